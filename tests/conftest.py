@@ -1,0 +1,23 @@
+"""Test-wide set-up: the quick profile, offline caches seeded with real data, quiet TensorFlow."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import offline_data  # noqa: E402
+
+# Set before any test (and any notebook kernel, which inherits the environment) starts.
+for _key, _value in offline_data.cache_paths().items():
+    os.environ.setdefault(_key, _value)
+os.environ.setdefault("CNNKIT_PROFILE", "quick")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def pytest_configure(config):
+    shared = Path(os.environ.get("CNNKIT_SHARED_DATA", offline_data.DEFAULT_SHARED))
+    offline_data.seed_caches(shared, {k: os.environ[k] for k in offline_data.cache_paths()})

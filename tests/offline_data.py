@@ -1,0 +1,79 @@
+"""Put the real offline data of ``../shared/data`` into the libraries' own caches.
+
+Tests, CI and ``make book`` run without internet. Instead of mocking the loaders, this copies real
+files to where ``tensorflow_datasets``, ``torchvision`` and Keras look for them, so that the genuine
+loading code runs. Online users never need it: the libraries download the data themselves.
+
+Usage: ``python tests/offline_data.py`` (paths from the environment, see ``cache_paths``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import struct
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SHARED = REPO.parent / "shared" / "data"
+
+
+def cache_paths(root: Path | None = None) -> dict[str, str]:
+    """The environment variables that point the libraries at caches under ``root``."""
+    root = Path(root or REPO / ".cache")
+    return {
+        "KERAS_HOME": str(root / "keras"),
+        "TFDS_DATA_DIR": str(root / "tensorflow_datasets"),
+        "CNNKIT_DATA_DIR": str(root / "cnnkit"),
+    }
+
+
+def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
+    """Copy what ``shared`` has into the caches named by ``env``; return what was put in place."""
+    done = []
+    shared = Path(shared)
+    if not shared.is_dir():
+        return done
+    tfds_src = shared / "tensorflow_datasets"
+    if tfds_src.is_dir():
+        shutil.copytree(tfds_src, env["TFDS_DATA_DIR"], dirs_exist_ok=True)
+        done.append("tensorflow_datasets/tf_flowers")
+    mnist_src = shared / "mnist"
+    if mnist_src.is_dir():
+        raw = Path(env["CNNKIT_DATA_DIR"]) / "MNIST" / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for gz in sorted(mnist_src.glob("*.gz")):
+            target = raw / gz.name[: -len(".gz")]
+            if not target.exists():
+                with gzip.open(gz, "rb") as src, open(target, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        train_images = raw / "train-images-idx3-ubyte"
+        if not train_images.exists():
+            # The 60,000 training images are not available offline. torchvision insists the file
+            # exists even for train=False, so write a valid idx file that holds zero images:
+            # cnnkit.data sees an empty training set and says it uses a labelled stand-in.
+            train_images.write_bytes(struct.pack(">IIII", 2051, 0, 28, 28))
+        done.append("MNIST (test set; no training images)")
+    flowers_src = shared / "flower_photos"
+    if flowers_src.is_dir():
+        target = Path(env["KERAS_HOME"]) / "datasets" / "flower_photos"
+        shutil.copytree(flowers_src, target, dirs_exist_ok=True)
+        done.append("keras datasets/flower_photos")
+    return done
+
+
+def main() -> int:
+    env = {key: os.environ.get(key, value) for key, value in cache_paths().items()}
+    shared = Path(os.environ.get("CNNKIT_SHARED_DATA", DEFAULT_SHARED))
+    done = seed_caches(shared, env)
+    if done:
+        print(f"offline data from {shared}: " + "; ".join(done))
+    else:
+        print(f"no offline data at {shared}: the libraries will download what they need")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
