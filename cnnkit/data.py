@@ -7,6 +7,8 @@ channels)``); ``to_torch_layout`` turns them into PyTorch's ``(batch, channels, 
 from __future__ import annotations
 
 import os
+import socket
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,8 @@ def data_dir() -> Path:
 
 def announce_stand_in(what: str, instead: str, online: str) -> None:
     """Print the banner every offline stand-in shows, so that it is never a silent fake."""
-    print(f"OFFLINE STAND-IN: {what} could not be loaded, so {instead} is used instead.")
+    print(f"OFFLINE STAND-IN: {what} could not be loaded here (no internet, no cached copy).")
+    print(f"  Using instead: {instead}.")
     print(f"  Online you would see: {online}")
 
 
@@ -35,7 +38,9 @@ def load_sample_images(names=SAMPLE_IMAGE_NAMES) -> np.ndarray:
     names = (names,) if isinstance(names, str) else tuple(names)
     unknown = [name for name in names if name not in SAMPLE_IMAGE_NAMES]
     if unknown:
-        raise ValueError(f"unknown sample image {unknown[0]!r}; expected one of {SAMPLE_IMAGE_NAMES}")
+        raise ValueError(
+            f"unknown sample image {unknown[0]!r}; expected one of {SAMPLE_IMAGE_NAMES}"
+        )
     return np.stack([load_sample_image(name) for name in names]).astype(np.float32) / 255.0
 
 
@@ -57,3 +62,216 @@ def to_tf_layout(images: np.ndarray) -> np.ndarray:
             f"images must be 4-D (batch, channels, height, width), got shape {images.shape}"
         )
     return np.ascontiguousarray(images.transpose(0, 2, 3, 1))
+
+
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+DIGIT_CLASSES = tuple(str(digit) for digit in range(10))
+FLOWER_PHOTOS_URL = (
+    "https://storage.googleapis.com/download.tensorflow.org/example_images/flower_photos.tgz"
+)
+
+
+@dataclass
+class ImageData:
+    """Images (uint8, ``(n, height, width)`` or ``(n, height, width, channels)``) and integer labels.
+
+    ``source`` names where the data came from; it starts with ``"offline stand-in"`` when a
+    stand-in replaced the real set.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: tuple
+    source: str
+
+    @property
+    def is_stand_in(self) -> bool:
+        return self.source.startswith("offline stand-in")
+
+    def subset(self, num_train: int | None = None, num_test: int | None = None) -> ImageData:
+        """The first ``num_train`` training and ``num_test`` test examples (``None``: all)."""
+        for name, value in (("num_train", num_train), ("num_test", num_test)):
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+        return replace(
+            self,
+            x_train=self.x_train[:num_train],
+            y_train=self.y_train[:num_train],
+            x_test=self.x_test[:num_test],
+            y_test=self.y_test[:num_test],
+        )
+
+
+def _torchvision_split(dataset_class, train: bool):
+    dataset = dataset_class(str(data_dir()), train=train, download=True)
+    return dataset.data.numpy(), dataset.targets.numpy()
+
+
+def load_mnist(held_out_fraction: float = 0.2) -> ImageData:
+    """MNIST, 60,000 training and 10,000 test digits of 28×28 pixels.
+
+    Tries ``keras.datasets.mnist`` first, then ``torchvision.datasets.MNIST`` (both download when
+    online). Offline with only the real test set cached, that test set is split into a training part
+    and a held-out part (``held_out_fraction``), announced as a stand-in. With nothing cached and no
+    internet, raises ``RuntimeError``.
+    """
+    if not 0 < held_out_fraction < 1:
+        raise ValueError(f"held_out_fraction must be between 0 and 1, got {held_out_fraction!r}")
+    errors = []
+    try:
+        import keras
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
+        return ImageData(x_train, y_train, x_test, y_test, DIGIT_CLASSES, "keras.datasets.mnist")
+    except Exception as error:  # keras raises a bare Exception on a failed download
+        errors.append(f"keras.datasets.mnist: {error}")
+    import torchvision
+
+    try:
+        x_test, y_test = _torchvision_split(torchvision.datasets.MNIST, train=False)
+    except Exception as error:
+        errors.append(f"torchvision.datasets.MNIST: {error}")
+        raise RuntimeError(
+            "MNIST could not be loaded (no internet connection and no cached copy under "
+            f"{data_dir()}):\n  " + "\n  ".join(errors)
+        ) from error
+    try:
+        x_train, y_train = _torchvision_split(torchvision.datasets.MNIST, train=True)
+        if len(x_train):
+            return ImageData(
+                x_train, y_train, x_test, y_test, DIGIT_CLASSES, "torchvision.datasets.MNIST"
+            )
+    except Exception as error:
+        errors.append(f"torchvision.datasets.MNIST(train=True): {error}")
+    split = int(round(len(x_test) * (1 - held_out_fraction)))
+    announce_stand_in(
+        "the MNIST training images",
+        f"the real MNIST test set, split into {split:,} training and {len(x_test) - split:,} held-out images",
+        "keras.datasets.mnist with 60,000 training and 10,000 test images",
+    )
+    return ImageData(
+        x_test[:split], y_test[:split], x_test[split:], y_test[split:], DIGIT_CLASSES,
+        "offline stand-in: the real MNIST test set, split into training and held-out parts",
+    )  # fmt: skip
+
+
+def load_fashion_mnist() -> ImageData:
+    """Fashion-MNIST (28×28 grayscale clothes, 10 classes), or a labelled MNIST stand-in offline."""
+    errors = []
+    try:
+        import keras
+
+        (x_train, y_train), (x_test, y_test) = keras.datasets.fashion_mnist.load_data()
+        return ImageData(
+            x_train, y_train, x_test, y_test, FASHION_MNIST_CLASSES, "keras.datasets.fashion_mnist"
+        )
+    except Exception as error:
+        errors.append(f"keras.datasets.fashion_mnist: {error}")
+    import torchvision
+
+    try:
+        x_train, y_train = _torchvision_split(torchvision.datasets.FashionMNIST, train=True)
+        x_test, y_test = _torchvision_split(torchvision.datasets.FashionMNIST, train=False)
+        return ImageData(
+            x_train,
+            y_train,
+            x_test,
+            y_test,
+            FASHION_MNIST_CLASSES,
+            "torchvision.datasets.FashionMNIST",
+        )
+    except Exception as error:
+        errors.append(f"torchvision.datasets.FashionMNIST: {error}")
+    announce_stand_in(
+        "Fashion-MNIST",
+        "MNIST digits (the same 28×28 grayscale format and 10 classes)",
+        "keras.datasets.fashion_mnist: 60,000 + 10,000 photos of clothes in 10 classes",
+    )
+    digits = load_mnist()
+    return replace(digits, source="offline stand-in: MNIST digits in place of Fashion-MNIST")
+
+
+def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def load_tf_flowers(split=("train[:10%]", "train[10%:25%]", "train[25%:]"), data_dir=None):
+    """tf_flowers through ``tensorflow_datasets``: ``(test, valid, train), info`` by default.
+
+    The data set has only a train split; the default slices give 10 % test, 15 % validation and
+    75 % training, as ``(image, label)`` pairs. ``data_dir`` defaults to tfds's own (``TFDS_DATA_DIR``).
+    Offline and not prepared there, this fails at once with a clear error instead of retrying a
+    download for minutes.
+    """
+    import tensorflow_datasets as tfds
+
+    builder = tfds.builder("tf_flowers", data_dir=data_dir)
+    if not builder.is_prepared() and not _reachable("storage.googleapis.com"):
+        raise RuntimeError(
+            f"tf_flowers is not prepared in {builder.data_dir} and the download site cannot be "
+            "reached: connect to the internet once, or set TFDS_DATA_DIR to a prepared copy"
+        )
+    return tfds.load(
+        "tf_flowers", split=list(split), as_supervised=True, with_info=True, data_dir=data_dir
+    )
+
+
+def flower_photos_dir() -> Path:
+    """The tf_flowers photos as JPEG files, one folder per class (``keras.utils.get_file``)."""
+    import keras
+
+    try:
+        extracted = keras.utils.get_file("flower_photos", origin=FLOWER_PHOTOS_URL, extract=True)
+    except Exception as error:
+        raise RuntimeError(
+            "the flower photos could not be downloaded and are not in Keras's cache "
+            f"(KERAS_HOME/datasets): {error}"
+        ) from error
+    return Path(extracted) / "flower_photos"
+
+
+def to_torch_loader(images, labels, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
+    """A PyTorch ``DataLoader`` of float images in ``(batch, channels, height, width)``, in [0, 1]."""
+    import torch
+
+    x = _as_float_nhwc(images, labels)
+    dataset = torch.utils.data.TensorDataset(
+        torch.from_numpy(to_torch_layout(x)), torch.from_numpy(np.asarray(labels, dtype=np.int64))
+    )
+    generator = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator
+    )
+
+
+def to_tf_dataset(images, labels, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
+    """A ``tf.data.Dataset`` of float images in ``(batch, height, width, channels)``, in [0, 1]."""
+    import tensorflow as tf
+
+    x = _as_float_nhwc(images, labels)
+    dataset = tf.data.Dataset.from_tensor_slices((x, np.asarray(labels, dtype=np.int64)))
+    if shuffle:
+        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def _as_float_nhwc(images, labels) -> np.ndarray:
+    images = np.asarray(images)
+    if images.ndim == 3:  # (n, height, width) grayscale: add the channel axis
+        images = images[..., np.newaxis]
+    if images.ndim != 4:
+        raise ValueError(f"images must be (n, height, width[, channels]), got shape {images.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
+    if images.dtype == np.uint8:
+        return images.astype(np.float32) / 255.0
+    return images.astype(np.float32)

@@ -19,5 +19,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_configure(config):
+    if hasattr(config, "workerinput"):  # xdist worker: the controller has seeded already
+        return
     shared = Path(os.environ.get("CNNKIT_SHARED_DATA", offline_data.DEFAULT_SHARED))
     offline_data.seed_caches(shared, {k: os.environ[k] for k in offline_data.cache_paths()})

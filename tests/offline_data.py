@@ -13,6 +13,7 @@ import gzip
 import os
 import shutil
 import struct
+import tarfile
 import sys
 from pathlib import Path
 
@@ -38,7 +39,13 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
         return done
     tfds_src = shared / "tensorflow_datasets"
     if tfds_src.is_dir():
-        shutil.copytree(tfds_src, env["TFDS_DATA_DIR"], dirs_exist_ok=True)
+        target = Path(env["TFDS_DATA_DIR"])
+        if not (target / "tf_flowers").is_dir():
+            staging = target.with_name(f"{target.name}.{os.getpid()}.partial")
+            shutil.copytree(tfds_src, staging, dirs_exist_ok=True)
+            target.mkdir(parents=True, exist_ok=True)
+            (staging / "tf_flowers").replace(target / "tf_flowers")
+            shutil.rmtree(staging)
         done.append("tensorflow_datasets/tf_flowers")
     mnist_src = shared / "mnist"
     if mnist_src.is_dir():
@@ -47,8 +54,10 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
         for gz in sorted(mnist_src.glob("*.gz")):
             target = raw / gz.name[: -len(".gz")]
             if not target.exists():
-                with gzip.open(gz, "rb") as src, open(target, "wb") as dst:
+                partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+                with gzip.open(gz, "rb") as src, open(partial, "wb") as dst:
                     shutil.copyfileobj(src, dst)
+                partial.replace(target)
         train_images = raw / "train-images-idx3-ubyte"
         if not train_images.exists():
             # The 60,000 training images are not available offline. torchvision insists the file
@@ -58,9 +67,17 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
         done.append("MNIST (test set; no training images)")
     flowers_src = shared / "flower_photos"
     if flowers_src.is_dir():
-        target = Path(env["KERAS_HOME"]) / "datasets" / "flower_photos"
-        shutil.copytree(flowers_src, target, dirs_exist_ok=True)
-        done.append("keras datasets/flower_photos")
+        # keras.utils.get_file("flower_photos", origin=..., extract=True) keeps the downloaded
+        # archive as datasets/flower_photos_archive: build that archive from the real photos, with
+        # the same top-level folder as the published flower_photos.tgz.
+        archive = Path(env["KERAS_HOME"]) / "datasets" / "flower_photos_archive"
+        if not archive.exists():
+            archive.parent.mkdir(parents=True, exist_ok=True)
+            partial = archive.with_name(f"{archive.name}.{os.getpid()}.partial")
+            with tarfile.open(partial, "w:gz") as tar:
+                tar.add(flowers_src, arcname="flower_photos")
+            partial.replace(archive)
+        done.append("keras datasets/flower_photos_archive")
     return done
 
 
