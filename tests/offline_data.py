@@ -13,8 +13,8 @@ import gzip
 import os
 import shutil
 import struct
-import tarfile
 import sys
+import tarfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent

@@ -32,7 +32,9 @@ def test_install_cell_installs_from_the_url_only_on_colab():
 
 
 def test_sync_inserts_or_replaces_the_first_code_cell(tmp_path):
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_code_cell("x = 1")])
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_markdown_cell("# T"), nbformat.v4.new_code_cell("x = 1")]
+    )
     path = tmp_path / "n.ipynb"
     nbformat.write(nb, path)
     assert colab.sync_notebooks([path], "https://example.org/a/b") == [path]

@@ -22,7 +22,9 @@ def test_layout_conversion_round_trip_and_bad_shapes():
     chw = data.to_torch_layout(x)
     assert chw.shape == (2, 3, 5, 7) and chw[1, 2, 4, 6] == x[1, 4, 6, 2]
     np.testing.assert_array_equal(data.to_tf_layout(chw), x)
-    with pytest.raises(ValueError, match=r"must be 4-D \(batch, height, width, channels\), got shape \(5, 7, 3\)"):
+    with pytest.raises(
+        ValueError, match=r"must be 4-D \(batch, height, width, channels\), got shape \(5, 7, 3\)"
+    ):
         data.to_torch_layout(x[0])
     with pytest.raises(ValueError, match="batch, channels, height, width"):
         data.to_tf_layout(x[0])
@@ -46,7 +48,9 @@ def test_mnist_offline_uses_the_real_test_set_as_a_labelled_stand_in(capsys):
 
 def test_mnist_with_no_internet_and_no_cache_names_the_problem(tmp_path, monkeypatch):
     monkeypatch.setenv("CNNKIT_DATA_DIR", str(tmp_path))
-    with pytest.raises(RuntimeError, match=r"MNIST could not be loaded \(no internet connection and no cached copy"):
+    with pytest.raises(
+        RuntimeError, match=r"MNIST could not be loaded \(no internet connection and no cached copy"
+    ):
         data.load_mnist()
 
 

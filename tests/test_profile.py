@@ -6,7 +6,9 @@ import cnnkit
 from cnnkit import profile
 
 
-@pytest.mark.parametrize("value, expected", [("quick", "quick"), ("full", "full"), (" FULL ", "full")])
+@pytest.mark.parametrize(
+    "value, expected", [("quick", "quick"), ("full", "full"), (" FULL ", "full")]
+)
 def test_environment_variable_chooses_the_profile(monkeypatch, value, expected):
     monkeypatch.setenv("CNNKIT_PROFILE", value)
     assert cnnkit.get_profile() == expected

@@ -31,6 +31,8 @@ def test_tensorflow_then_torchvision_in_one_process_agree_on_conv2d():
         print("versions", tf.__version__, torch.__version__, torchvision.__version__)
         """
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "versions 2.19.1 2.14.1" in result.stdout

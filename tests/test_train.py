@@ -13,7 +13,9 @@ def blobs(n=256, seed=0):
     generator = torch.Generator().manual_seed(seed)
     labels = torch.randint(0, 2, (n,), generator=generator)
     inputs = torch.randn(n, 2, generator=generator) + 3.0 * labels[:, None].float()
-    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(inputs, labels), batch_size=32)
+    return torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(inputs, labels), batch_size=32
+    )
 
 
 def test_fit_learns_and_returns_a_keras_like_history(capsys):
@@ -34,7 +36,9 @@ def test_fit_learns_and_returns_a_keras_like_history(capsys):
 
 def test_fit_rejects_bad_arguments():
     model = nn.Linear(2, 2)
-    args = dict(optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss())
+    args = dict(
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), loss_fn=nn.CrossEntropyLoss()
+    )
     with pytest.raises(ValueError, match="num_epochs must be a positive int, got 0"):
         train.fit(model, blobs(), num_epochs=0, **args)
     with pytest.raises(TypeError, match="train_loader must be an iterable"):
@@ -44,7 +48,9 @@ def test_fit_rejects_bad_arguments():
 
 
 def test_plot_history_draws_torch_and_keras_histories():
-    fig = train.plot_history({"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.7]}, title="t")
+    fig = train.plot_history(
+        {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.7]}, title="t"
+    )
     loss_ax, acc_ax = fig.axes
     assert loss_ax.get_ylabel() == "loss" and len(loss_ax.lines) == 2
     assert acc_ax.get_ylabel() == "accuracy" and len(acc_ax.lines) == 1

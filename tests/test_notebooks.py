@@ -1,0 +1,107 @@
+"""Every committed notebook is clean and follows the course's shape; the code passes ruff."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnnkit import colab
+
+REPO = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(
+    [
+        *REPO.glob("book/*.ipynb"),
+        *REPO.glob("solutions/*/*.ipynb"),
+        *REPO.glob("exercises/*/*.ipynb"),
+    ]
+)
+ALLOWED_CELL_METADATA = {"nbgrader", "mystnb", "tags", "editable", "deletable", "trusted"}
+ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info", "nbgrader", "mystnb", "jupytext"}
+FIGURE_CALL = re.compile(r"\bplt\.show\(\)")
+
+
+def ids(paths):
+    return [str(path.relative_to(REPO)) for path in paths]
+
+
+def test_there_are_notebooks_to_check():
+    assert any(path.parts[-2] == "book" for path in NOTEBOOKS)
+
+
+@pytest.fixture(params=NOTEBOOKS, ids=ids(NOTEBOOKS))
+def notebook(request):
+    nb = nbformat.read(request.param, as_version=4)
+    nbformat.validate(nb)
+    return request.param, nb
+
+
+def test_committed_without_outputs(notebook):
+    path, nb = notebook
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name} cell {index} has outputs: strip them"
+            assert cell.execution_count is None, f"{path.name} cell {index} has an execution count"
+
+
+def test_metadata_is_clean(notebook):
+    path, nb = notebook
+    assert set(nb.metadata) <= ALLOWED_NOTEBOOK_METADATA, f"{path.name}: {set(nb.metadata)}"
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3"
+    for index, cell in enumerate(nb.cells):
+        extra = set(cell.metadata) - ALLOWED_CELL_METADATA
+        assert not extra, f"{path.name} cell {index} has editor metadata {extra}"
+
+
+def test_first_code_cell_installs_cnnkit_on_colab_from_the_configured_url(notebook):
+    path, nb = notebook
+    expected = colab.install_cell_source(colab.repository_url(REPO / "_config.yml"))
+    first_code = next(cell for cell in nb.cells if cell.cell_type == "code")
+    assert first_code.source == expected, f"{path.name}: run `make colab-cells`"
+
+
+def test_shape_title_then_sections(notebook):
+    path, nb = notebook
+    markdown = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    titles = re.findall(r"^# \S", markdown, re.MULTILINE)
+    assert len(titles) == 1, f"{path.name} must have exactly one '# ' title"
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert re.search(r"^## Setup\b", markdown, re.MULTILINE), f"{path.name} has no '## Setup'"
+    if path.parts[-2] == "book":
+        assert re.search(r"^## Summary\b", markdown, re.MULTILINE), (
+            f"{path.name} has no '## Summary'"
+        )
+
+
+def test_every_figure_has_a_caption(notebook):
+    path, nb = notebook
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and FIGURE_CALL.search(cell.source):
+            caption = cell.metadata.get("mystnb", {}).get("figure", {}).get("caption", "")
+            assert caption.strip(), f"{path.name} cell {index} draws a figure without a caption"
+            assert len(FIGURE_CALL.findall(cell.source)) == 1, (
+                f"{path.name} cell {index}: one figure per cell"
+            )
+
+
+def test_table_of_contents_lists_every_chapter_and_exercise():
+    toc = (REPO / "_toc.yml").read_text()
+    for path in NOTEBOOKS:
+        if path.parts[-3] == "solutions" or path.parts[-2] == "solutions":
+            continue
+        entry = str(path.relative_to(REPO).with_suffix(""))
+        assert f"file: {entry}\n" in toc + "\n", f"{entry} is missing from _toc.yml"
+
+
+def test_ruff_finds_nothing_in_code_and_notebooks():
+    ruff = shutil.which("ruff") or str(Path(sys.executable).with_name("ruff"))
+    targets = [
+        name
+        for name in ("cnnkit", "autograder", "tests", "benchmarks", "book", "solutions")
+        if (REPO / name).exists()
+    ]
+    result = subprocess.run([ruff, "check", *targets], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-4000:]
