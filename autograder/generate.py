@@ -1,0 +1,81 @@
+"""Rebuild the student versions (``exercises/``) of every assignment in ``solutions/``.
+
+    python -m autograder.generate [--release-dir DIR] [--db-url URL] [ASSIGNMENT ...]
+
+Each assignment is a folder ``solutions/<name>/`` holding its source notebook(s); nbgrader's
+``generate_assignment`` writes ``exercises/<name>/``. The output depends only on the sources, so a test
+regenerates into a temporary folder and compares.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AUTOGRADER = ROOT / "autograder"
+SOURCE = ROOT / "solutions"
+
+
+def nbgrader_env() -> dict[str, str]:
+    """The environment for an nbgrader subprocess: this Python's bin folder first (nbgrader runs alembic)."""
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
+def assignments(source: Path = SOURCE) -> list[str]:
+    """Names of the assignments: folders of ``source`` that hold at least one notebook."""
+    return sorted(d.name for d in source.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+
+
+def generate(name: str, release_dir: Path | None = None, db_url: str | None = None) -> None:
+    """Run ``nbgrader generate_assignment NAME --force`` with the course's config."""
+    command = [
+        sys.executable,
+        "-m",
+        "nbgrader",
+        "generate_assignment",
+        name,
+        "--force",
+        "--log-level=WARN",
+    ]
+    if release_dir is not None:
+        command.append(f"--CourseDirectory.release_directory={Path(release_dir).resolve()}")
+    if db_url is not None:
+        command.append(f"--CourseDirectory.db_url={db_url}")
+    result = subprocess.run(
+        command, cwd=AUTOGRADER, env=nbgrader_env(), capture_output=True, text=True
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"nbgrader generate_assignment {name} failed:\n{result.stdout}{result.stderr}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "names", nargs="*", metavar="ASSIGNMENT", help="default: every folder of solutions/"
+    )
+    parser.add_argument("--release-dir", type=Path, help="write here instead of exercises/")
+    parser.add_argument(
+        "--db-url", help="gradebook to record the assignments in (default: the course's)"
+    )
+    args = parser.parse_args(argv)
+    known = assignments()
+    unknown = sorted(set(args.names) - set(known))
+    if unknown:
+        parser.error(f"no such assignment in solutions/: {', '.join(unknown)}")
+    for name in args.names or known:
+        generate(name, args.release_dir, args.db_url)
+        print(f"generated {(args.release_dir or ROOT / 'exercises') / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The student versions in exercises/ are what `python -m autograder.generate` makes from solutions/.
+
+Comparing with a fresh generation also shows that the output is deterministic: the committed files
+were made by an earlier run.
+"""
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder import generate  # noqa: E402
+from autograder.feedback import hidden_test_lines  # noqa: E402
+
+SOLUTIONS = REPO / "solutions"
+EXERCISES = REPO / "exercises"
+NAMES = generate.assignments(SOLUTIONS)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts
+    }
+
+
+@pytest.fixture(scope="module")
+def regenerated(tmp_path_factory):
+    """Every assignment generated afresh into a temporary folder, with a throwaway gradebook."""
+    folder = tmp_path_factory.mktemp("release")
+    db_url = f"sqlite:///{folder.parent / 'gradebook.db'}"
+    for name in NAMES:
+        generate.generate(name, release_dir=folder, db_url=db_url)
+    return folder
+
+
+def test_there_is_an_assignment():
+    assert "01_visual_cortex" in NAMES
+
+
+def test_exercises_are_in_sync_with_solutions(regenerated):
+    expected, committed = files_under(regenerated), files_under(EXERCISES)
+    assert sorted(committed) == sorted(expected), "run `python -m autograder.generate`"
+    stale = [name for name in expected if committed[name] != expected[name]]
+    assert not stale, (
+        f"exercises differ from solutions/ in {stale}: run `python -m autograder.generate`"
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_student_version_has_no_solutions_or_hidden_tests(name):
+    source_path = next((SOLUTIONS / name).glob("*.ipynb"))
+    source = nbformat.read(source_path, as_version=4)
+    student = nbformat.read(EXERCISES / name / source_path.name, as_version=4)
+    text = "\n".join(cell.source for cell in student.cells)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text
+    for cell in source.cells:
+        for line in hidden_test_lines(cell.source):
+            if line.strip() and not line.strip().startswith("#"):
+                assert line not in text.splitlines(), f"hidden test leaked: {line}"
+    code = [cell for cell in student.cells if cell.cell_type == "code"]
+    assert all(cell.outputs == [] and cell.execution_count is None for cell in code)
+    assert code[0].source == next(c for c in source.cells if c.cell_type == "code").source

@@ -1,0 +1,342 @@
+"""The instructors' grading command, on a batch made from the real notebooks; and the LMS file names.
+
+The batch is graded once for the whole module (it runs nbgrader on four notebooks, ~30 s on 2 cores).
+"""
+
+import csv
+import html
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from autograder import checks, grade  # noqa: E402
+from autograder.feedback import HIDDEN_FAILED, HideHiddenTests, hidden_test_lines  # noqa: E402
+from autograder.submissions import (  # noqa: E402
+    find_submissions,
+    parse_filename,
+    sanitize,
+    unique_ids,
+)
+
+ASSIGNMENT = "01_visual_cortex"
+SOLUTION = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+STUDENT = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+AUTOGRADED = [
+    "receptive_field_visible",
+    "receptive_field_hidden",
+    "dense_param_count_visible",
+    "dense_param_count_hidden",
+    "conv_param_count_visible",
+    "conv_param_count_hidden",
+]
+
+# Two classic mistakes: the receptive field ignores the strides, the conv count forgets the biases.
+WRONG_ANSWERS = {
+    "receptive_field_size": (
+        "def receptive_field_size(layers):\n"
+        "    return 1 + sum(kernel_size - 1 for kernel_size, _ in layers)\n"
+    ),
+    "parameter_counts": (
+        "def dense_params(height, width, channels, units):\n"
+        "    return (height * width * channels + 1) * units\n\n\n"
+        "def conv_params(kernel_size, in_channels, filters):\n"
+        "    return kernel_size * kernel_size * in_channels * filters\n"
+    ),
+}
+
+
+def answered(answers: dict[str, str]) -> str:
+    """The student version with the given solution cells (by grade_id) filled in, as JSON text."""
+    nb = nbformat.read(STUDENT, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nbformat.writes(nb)
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade a batch of LMS-named files once; return (grades.csv rows by student, output folder)."""
+    folder = tmp_path_factory.mktemp("submissions")
+    output = tmp_path_factory.mktemp("graded")
+    solution_text = SOLUTION.read_text(encoding="utf-8")
+    files = {
+        # Canvas: reference solution, and two people whose short names collide
+        f"doejohn_12345_67890_{ASSIGNMENT}.ipynb": solution_text,
+        f"leejo_1001_5001_{ASSIGNMENT}.ipynb": answered(WRONG_ANSWERS),
+        f"leejo_1002_5002_{ASSIGNMENT}-1.ipynb": solution_text,
+        # Moodle: the untouched student version, plus an online text of the same person
+        f"Jane Doe_4321_assignsubmission_file_{ASSIGNMENT}.ipynb": STUDENT.read_text(
+            encoding="utf-8"
+        ),
+        "Jane Doe_4321_assignsubmission_onlinetext_onlinetext.html": "<p>see my notebook</p>",
+        # files nbgrader cannot grade
+        f"brokenbob_444_555_{ASSIGNMENT}.ipynb": solution_text[: len(solution_text) // 2],
+        f"emptyeve_666_777_{ASSIGNMENT}.ipynb": "",
+        "Max Muster_555_assignsubmission_file_report.pdf": "%PDF-1.4 not a notebook",
+        f"otheroz_888_999_{ASSIGNMENT}.ipynb": nbformat.writes(
+            nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
+        ),
+    }
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    command = [sys.executable, "-m", "autograder.grade", str(folder)]
+    command += ["--assignment", ASSIGNMENT, "--output", str(output), "--workers", "2"]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with (output / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return rows, output
+
+
+@pytest.fixture(scope="module")
+def rows(batch):
+    by_student = {row["student_id"]: row for row in batch[0]}
+    assert len(by_student) == len(batch[0]), "a student has two rows"
+    return by_student
+
+
+def test_columns_are_stable(batch):
+    header = list(batch[0][0])
+    assert header == grade.FIXED_COLUMNS + AUTOGRADED + ["needs_manual_grading"]
+
+
+def test_every_student_has_exactly_one_row(rows):
+    expected = {"doejohn", "leejo_1001", "leejo_1002", "jane_doe", "brokenbob", "emptyeve"}
+    assert set(rows) == expected | {"max_muster", "otheroz"}
+
+
+def test_reference_solution_gets_every_autograded_point(rows):
+    row = rows["doejohn"]
+    assert row["status"] == "graded"
+    assert row["total_autograded"] == row["max_autograded"] == "7"
+    assert row["needs_manual_grading"] == "cnn_vs_dense_answer"  # its model answer awaits a person
+
+
+def test_blank_student_version_gets_zero(rows):
+    row = rows["jane_doe"]
+    assert row["status"] == "graded" and row["total_autograded"] == "0"
+    assert row["needs_manual_grading"] == ""  # unchanged answer cell: 0 without a person
+    assert "onlinetext" in row["source_file"] and "01_visual_cortex.ipynb" in row["source_file"]
+
+
+def test_typical_mistakes_get_partial_credit_cell_by_cell(rows):
+    row = rows["leejo_1001"]
+    assert row["status"] == "graded"
+    assert 0 < float(row["total_autograded"]) < 7
+    assert row["receptive_field_visible"] == "1" and row["receptive_field_hidden"] == "0"
+    assert row["dense_param_count_visible"] == row["dense_param_count_hidden"] == "1"
+    assert row["conv_param_count_visible"] == row["conv_param_count_hidden"] == "0"
+
+
+def test_colliding_names_are_kept_apart(rows):
+    assert rows["leejo_1002"]["total_autograded"] == "7"
+    assert rows["leejo_1001"]["total_autograded"] == "3"
+    assert rows["leejo_1002"]["source_file"].startswith("leejo_1002_")
+
+
+@pytest.mark.parametrize(
+    ("student", "reason"),
+    [
+        ("brokenbob", "invalid notebook JSON"),
+        ("emptyeve", "empty file"),
+        ("max_muster", "not a notebook"),
+        ("otheroz", "wrong assignment"),
+    ],
+)
+def test_ungradable_files_say_why(rows, student, reason):
+    row = rows[student]
+    assert row["status"].startswith(f"could not be graded: {reason}"), row["status"]
+    assert row["total_autograded"] == "0"
+
+
+def test_feedback_for_graded_students_only(batch, rows):
+    feedback = batch[1] / "feedback"
+    graded = {student for student, row in rows.items() if row["status"] == "graded"}
+    assert {path.stem for path in feedback.glob("*.html")} == graded
+
+
+def visible_text(path: Path) -> str:
+    """The text a reader sees in an HTML page (tags and styles removed), whitespace collapsed."""
+    page = re.sub(r"<(style|script)\b.*?</\1>", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+
+
+def test_feedback_shows_no_hidden_test(batch, rows):
+    source = nbformat.read(SOLUTION, as_version=4)
+    hidden = [
+        " ".join(line.split())
+        for cell in source.cells
+        for line in hidden_test_lines(cell.source)
+        if line.strip()
+    ]
+    assert len(hidden) > 10
+    for student in ("doejohn", "leejo_1001", "jane_doe"):
+        text = visible_text(batch[1] / "feedback" / f"{student}.html")
+        assert "receptive_field_size" in text  # the page does show the notebook
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{student}'s feedback shows hidden tests: {leaked}"
+        assert "HIDDEN TESTS" not in text
+    wrong = visible_text(batch[1] / "feedback" / "leejo_1001.html")
+    assert wrong.count(HIDDEN_FAILED) == 2  # receptive field and conv: a verdict, no traceback
+
+
+def test_usage_errors_exit_nonzero(tmp_path):
+    with pytest.raises(SystemExit) as error:
+        grade.main(
+            [str(tmp_path), "--assignment", "no_such_assignment", "--output", str(tmp_path / "o")]
+        )
+    assert error.value.code == 2
+    with pytest.raises(SystemExit) as error:
+        grade.main(
+            [str(tmp_path / "missing"), "--assignment", ASSIGNMENT, "--output", str(tmp_path)]
+        )
+    assert error.value.code == 2
+
+
+# --- file names -> student ids ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "candidates", "file_name"),
+    [
+        (
+            "doejohn_12345_67890_01_visual_cortex.ipynb",
+            ("canvas", "12345"),
+            ("doejohn", "doejohn_12345"),
+            "01_visual_cortex.ipynb",
+        ),
+        (
+            "doejohn_LATE_12345_67890_01_visual_cortex-1.ipynb",
+            ("canvas", "12345"),
+            ("doejohn", "doejohn_12345"),
+            "01_visual_cortex-1.ipynb",
+        ),
+        (
+            "Jane Doe_4321_assignsubmission_file_01_visual_cortex.ipynb",
+            ("moodle", "4321"),
+            ("jane_doe", "jane_doe_4321"),
+            "01_visual_cortex.ipynb",
+        ),
+        (
+            "José Núñez-Smith_77_assignsubmission_file_nb.ipynb",
+            ("moodle", "77"),
+            ("jose_nunez_smith", "jose_nunez_smith_77"),
+            "nb.ipynb",
+        ),
+        (
+            "alice_01_visual_cortex.ipynb",
+            ("file", "alice_01_visual_cortex.ipynb"),
+            ("alice", "alice_01_visual_cortex"),
+            "alice_01_visual_cortex.ipynb",
+        ),
+        (
+            "01_visual_cortex.ipynb",
+            ("file", "01_visual_cortex.ipynb"),
+            ("01_visual_cortex", "01_visual_cortex"),
+            "01_visual_cortex.ipynb",
+        ),
+    ],
+)
+def test_lms_file_names(name, key, candidates, file_name):
+    owner = parse_filename(name, ASSIGNMENT)
+    assert (owner.key, owner.candidates, owner.file_name) == (key, candidates, file_name)
+
+
+@pytest.mark.parametrize("text", ["../../etc/passwd", "Ωmega", "a b\tc", "", "--student x", "*?[]"])
+def test_ids_are_safe_folder_names(text):
+    assert re.fullmatch(r"[a-z0-9_]+", sanitize(text))
+
+
+def test_collisions_fall_back_to_longer_ids_never_merge():
+    ids = unique_ids(
+        {
+            ("canvas", "1"): ("lee", "lee_1"),
+            ("canvas", "2"): ("lee", "lee_2"),
+            ("moodle", "1"): ("lee", "lee_1"),  # same number in another LMS
+            ("canvas", "3"): ("kim", "kim_3"),
+            ("canvas", "4"): ("kim", "kim_4"),
+            ("folder", "kim_3"): ("kim_3",),  # a zip_collect folder named like a longer id
+        }
+    )
+    assert len(set(ids.values())) == len(ids)
+    assert ids[("canvas", "2")] == "lee_2"
+    assert {ids[("canvas", "1")], ids[("moodle", "1")]} == {"lee_1", "lee_1_2"}
+    assert ids[("canvas", "4")] == "kim_4"
+    assert {ids[("canvas", "3")], ids[("folder", "kim_3")]} == {"kim_3", "kim_3_2"}
+
+
+def test_find_submissions_in_mixed_layouts(tmp_path):
+    notebook = nbformat.writes(nbformat.v4.new_notebook())
+    layout = {
+        f"kim/{ASSIGNMENT}/{ASSIGNMENT}.ipynb": notebook,  # nbgrader zip_collect
+        f"kim/{ASSIGNMENT}/.ipynb_checkpoints/{ASSIGNMENT}-checkpoint.ipynb": notebook,
+        f"lou/{ASSIGNMENT}.ipynb": notebook,
+        f"Ann Ray_9_assignsubmission_file_/{ASSIGNMENT}.ipynb": notebook,  # Moodle, one folder each
+        f"Ann Ray_9_assignsubmission_file_{ASSIGNMENT}-copy.ipynb": notebook,
+        f"twonb_1_2_{ASSIGNMENT}.ipynb": notebook,
+        f"twonb_1_3_{ASSIGNMENT}-1.ipynb": notebook,
+        f"bothkept_5_6_{ASSIGNMENT}.ipynb": notebook,
+        "bothkept_5_7_notes.txt": "notes",
+        "empty/.keep": "",
+        ".DS_Store": "",
+    }
+    for name, text in layout.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    found = {s.student_id: s for s in find_submissions(tmp_path, ASSIGNMENT)}
+    assert set(found) == {"kim", "lou", "ann_ray", "twonb", "bothkept", "empty"}
+    assert found["kim"].notebook.name == f"{ASSIGNMENT}.ipynb" and not found["kim"].problem
+    assert found["lou"].notebook == tmp_path / "lou" / f"{ASSIGNMENT}.ipynb"
+    assert found["ann_ray"].notebook.parent.name.endswith(
+        "file_"
+    )  # the one named as the assignment
+    assert found["twonb"].notebook is None  # which one to grade? a person decides
+    assert found["twonb"].problem.startswith("2 notebooks submitted, expected one")
+    assert found["bothkept"].notebook.name.endswith(".ipynb")
+    assert found["empty"].notebook is None and found["empty"].problem == "empty folder"
+
+
+# --- the checks before nbgrader, and the feedback filter, on their own ------------------------
+
+
+def test_check_notebook_lists_deleted_test_cells(tmp_path):
+    nb = nbformat.read(STUDENT, as_version=4)
+    nb.cells = [
+        c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id") != "conv_param_count_hidden"
+    ]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert checks.check_notebook(path, ASSIGNMENT, AUTOGRADED) == ("", ["conv_param_count_hidden"])
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
+    assert checks.check_notebook(path, ASSIGNMENT, AUTOGRADED)[0].startswith("not a notebook")
+    path.write_text('{"cells": 3, "nbformat": 4}', encoding="utf-8")
+    assert checks.check_notebook(path, ASSIGNMENT, AUTOGRADED)[0].startswith("not a valid notebook")
+
+
+def test_feedback_filter_keeps_a_verdict_and_never_fails():
+    test_cell = nbformat.v4.new_code_cell(
+        '"""doc"""\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 99\n### END HIDDEN TESTS'
+    )
+    test_cell.outputs = [
+        nbformat.v4.new_output(
+            "error", ename="AssertionError", evalue="99", traceback=["f(2) == 99"]
+        )
+    ]
+    student_cell = nbformat.v4.new_code_cell("x = 1  # BEGIN HIDDEN TESTS, never closed\ny = 2")
+    filtered = HideHiddenTests()
+    cell, _ = filtered.preprocess_cell(test_cell, {}, 0)
+    assert cell.source == '"""doc"""\nassert f(1) == 1' and "99" not in str(cell.outputs)
+    assert cell.outputs[0].evalue == HIDDEN_FAILED
+    cell, _ = filtered.preprocess_cell(student_cell, {}, 1)
+    assert cell.source == ""
