@@ -34,7 +34,7 @@ def check_notebook(path: Path, assignment: str, grade_ids: list[str]) -> tuple[s
         return "not a notebook (binary file, not JSON text)", []
     except json.JSONDecodeError as error:
         return (
-            f"invalid notebook JSON ({error.msg} at line {error.lineno}, column {error.colno})",
+            f"invalid notebook JSON ({error.msg}; line {error.lineno}, column {error.colno})",
             [],
         )
     if not isinstance(content, dict) or "cells" not in content or "nbformat" not in content:
