@@ -13,7 +13,6 @@ export KERAS_HOME ?= $(CURDIR)/.cache/keras
 export TFDS_DATA_DIR ?= $(CURDIR)/.cache/tensorflow_datasets
 export CNNKIT_DATA_DIR ?= $(CURDIR)/.cache/cnnkit
 export TF_CPP_MIN_LOG_LEVEL ?= 2
-export MPLBACKEND ?= Agg
 # nbgrader runs `alembic` as a subprocess and the notebooks' kernels must be the venv's.
 export PATH := $(BIN):$(PATH)
 

@@ -8,14 +8,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import matplotlib  # noqa: E402
 import offline_data  # noqa: E402
+
+# Figures in this process are drawn off-screen. Not through MPLBACKEND: notebook kernels inherit the
+# environment, and there it would replace the inline backend and silently drop every figure.
+matplotlib.use("Agg")
 
 # Set before any test (and any notebook kernel, which inherits the environment) starts.
 for _key, _value in offline_data.cache_paths().items():
     os.environ.setdefault(_key, _value)
 os.environ.setdefault("CNNKIT_PROFILE", "quick")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def pytest_configure(config):

@@ -53,3 +53,17 @@ def test_pages_offer_colab_and_notebook_download(built_book):
             page.name
         )
         assert f"_sources/{notebook}" in html, page.name  # the .ipynb download button
+
+
+def test_notebook_kernels_render_figures_inline():
+    """A kernel started with this suite's environment (as the book's are) produces PNG figures."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells.append(
+        nbformat.v4.new_code_cell("import matplotlib.pyplot as plt\nplt.plot([1, 2])\nplt.show()")
+    )
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    outputs = nb.cells[0].outputs
+    assert any("image/png" in output.get("data", {}) for output in outputs), outputs
