@@ -1,0 +1,253 @@
+"""Exercises 2 (convolution math) graded by the real grading command: full marks, zero, and typical mistakes.
+
+One batch of 8 submissions is graded once for the module (about 2 minutes on 2 cores). Each wrong
+answer is the reference with one mistake, filled into the student version; mistakes in different
+exercises share a submission, since each exercise is graded by its own cells.
+"""
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = "02_convolution_math"
+SOLUTION = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+STUDENT = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+POINTS = {
+    "conv_output_size_visible": 1,
+    "conv_output_size_hidden": 2,
+    "conv_output_size_bad_padding_hidden": 1,
+    "conv2d_valid_visible": 1,
+    "conv2d_same_stride_bias_visible": 1,
+    "conv2d_shapes_hidden": 1,
+    "conv2d_channels_hidden": 2,
+    "conv2d_stride_hidden": 2,
+    "conv2d_same_padding_hidden": 2,
+    "conv2d_bias_hidden": 1,
+    "conv2d_speed_hidden": 2,
+    "pooling_visible": 1,
+    "max_pool_hidden": 1,
+    "avg_pool_hidden": 1,
+    "depthwise_visible": 1,
+    "depthwise_hidden": 1,
+    "depthwise_error_hidden": 1,
+}
+CONV2D_CELLS = [gid for gid in POINTS if gid.startswith("conv2d_")]
+
+
+def reference_answers() -> dict[str, str]:
+    """The solution cells of the source notebook, by grade_id, without nbgrader's markers."""
+    answers = {}
+    for cell in nbformat.read(SOLUTION, as_version=4).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("solution") and cell.cell_type == "code":
+            lines = cell.source.splitlines()
+            answers[meta["grade_id"]] = "\n".join(line for line in lines if "### " not in line)
+    return answers
+
+
+REFERENCE = reference_answers()
+
+
+def variant(grade_id: str, old: str, new: str) -> str:
+    """The reference answer of ``grade_id`` with one line changed (which must be there)."""
+    assert old in REFERENCE[grade_id], f"{old!r} is not in the reference {grade_id}"
+    return REFERENCE[grade_id].replace(old, new)
+
+
+CONV2D_NCHW = """
+def conv2d(inputs, kernels, bias=None, stride=1, padding="valid"):
+    x = np.asarray(inputs, dtype=np.float64)  # read as (batch, channels, height, width)
+    w = np.asarray(kernels, dtype=np.float64)  # read as (out, in, kernel_height, kernel_width)
+    s_h, s_w = (stride, stride) if np.ndim(stride) == 0 else stride
+    f_h, f_w = w.shape[2:]
+    if padding.lower() == "same":
+        pads = []
+        for size, f, s in ((x.shape[2], f_h, s_h), (x.shape[3], f_w, s_w)):
+            total = max((-(-size // s) - 1) * s + f - size, 0)
+            pads.append((total // 2, total - total // 2))
+        x = np.pad(x, [(0, 0), (0, 0), *pads])
+    windows = np.lib.stride_tricks.sliding_window_view(x, (f_h, f_w), axis=(2, 3))
+    z = np.einsum("ncijuv,ocuv->noij", windows[:, :, ::s_h, ::s_w], w)
+    return z if bias is None else z + np.asarray(bias)[:, None, None]
+"""
+
+CONV2D_SIX_LOOPS = """
+def conv2d(inputs, kernels, bias=None, stride=1, padding="valid"):
+    x = np.asarray(inputs, dtype=np.float64)
+    w = np.asarray(kernels, dtype=np.float64)
+    s_h, s_w = (stride, stride) if np.ndim(stride) == 0 else stride
+    f_h, f_w, _, f_n = w.shape
+    if padding.lower() == "same":
+        pads = []
+        for size, f, s in ((x.shape[1], f_h, s_h), (x.shape[2], f_w, s_w)):
+            total = max((-(-size // s) - 1) * s + f - size, 0)
+            pads.append((total // 2, total - total // 2))
+        x = np.pad(x, [(0, 0), *pads, (0, 0)])
+    out_h, out_w = (x.shape[1] - f_h) // s_h + 1, (x.shape[2] - f_w) // s_w + 1
+    z = np.zeros((x.shape[0], out_h, out_w, f_n))
+    for n in range(x.shape[0]):
+        for i in range(out_h):
+            for j in range(out_w):
+                for k in range(f_n):
+                    for u in range(f_h):
+                        for v in range(f_w):
+                            z[n, i, j, k] += x[n, i * s_h + u, j * s_w + v] @ w[u, v, :, k]
+    return z if bias is None else z + bias
+"""
+
+MAX_POOL_CEIL_MODE = """
+def max_pool2d(inputs, pool_size=2, stride=None):
+    stride = pool_size if stride is None else stride
+    x = np.asarray(inputs, dtype=np.float64)
+    extra = [-(size - pool_size) % stride for size in x.shape[1:3]]  # complete the last windows
+    x = np.pad(x, [(0, 0), (0, extra[0]), (0, extra[1]), (0, 0)], constant_values=-np.inf)
+    windows = np.lib.stride_tricks.sliding_window_view(x, (pool_size, pool_size), axis=(1, 2))
+    return windows[:, ::stride, ::stride].max(axis=(-2, -1))
+"""
+
+DEPTHWISE_TRUNCATES = """
+def depthwise_max_pool(inputs, pool_size):
+    x = np.asarray(inputs)
+    batch, height, width, channels = x.shape
+    channels -= channels % pool_size  # drops the leftover channels without a word
+    x = x[..., :channels]
+    return x.reshape(batch, height, width, channels // pool_size, pool_size).max(axis=-1)
+"""
+
+AVG_POOL_REFERENCE = REFERENCE["pooling"][REFERENCE["pooling"].index("def avg_pool2d(") :]
+
+# student -> (answers that differ from the reference, the cells that must score 0)
+SUBMISSIONS = {
+    "flipped": (
+        {
+            "conv2d": variant(
+                "conv2d",
+                "w = np.asarray(kernels, dtype=np.float64)",
+                "w = np.asarray(kernels, dtype=np.float64)[::-1, ::-1]  # a true convolution",
+            ),
+            "conv_output_size": variant(
+                "conv_output_size",
+                "return -(-input_size // stride)",
+                "return input_size // stride",  # SAME rounded down
+            ),
+        },
+        {
+            "conv2d_valid_visible",
+            "conv2d_same_stride_bias_visible",
+            "conv2d_channels_hidden",
+            "conv2d_stride_hidden",
+            "conv2d_same_padding_hidden",
+            "conv_output_size_visible",
+            "conv_output_size_hidden",
+        },
+    ),
+    "oddside": (
+        {
+            "conv2d": variant(
+                "conv2d",
+                "pads.append((total // 2, total - total // 2))",
+                "pads.append((total - total // 2, total // 2))",  # the odd zero before
+            ),
+            "pooling": MAX_POOL_CEIL_MODE + "\n\n" + AVG_POOL_REFERENCE,
+        },
+        {"conv2d_same_padding_hidden", "pooling_visible", "max_pool_hidden"},
+    ),
+    "nchw": (
+        {"conv2d": CONV2D_NCHW, "depthwise_max_pool": DEPTHWISE_TRUNCATES},
+        {*CONV2D_CELLS, "depthwise_error_hidden"},
+    ),
+    "nobias": (
+        {
+            "conv2d": variant(
+                "conv2d",
+                "return z if bias is None else z + np.asarray(bias, dtype=np.float64)",
+                "return z",
+            )
+        },
+        {"conv2d_same_stride_bias_visible", "conv2d_bias_hidden"},
+    ),
+    "nostride": (
+        {
+            "conv2d": variant(
+                "conv2d",
+                "s_h, s_w = (stride, stride) if np.ndim(stride) == 0 else stride",
+                "s_h, s_w = 1, 1",
+            )
+        },
+        {
+            "conv2d_same_stride_bias_visible",
+            "conv2d_shapes_hidden",
+            "conv2d_stride_hidden",
+            "conv2d_same_padding_hidden",
+        },
+    ),
+    "sixloops": ({"conv2d": CONV2D_SIX_LOOPS}, {"conv2d_speed_hidden"}),
+}
+
+
+def filled(answers: dict[str, str]) -> str:
+    """The student version with every solution cell answered (reference unless given), as JSON."""
+    nb = nbformat.read(STUDENT, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and grade_id in REFERENCE:
+            cell.source = answers.get(grade_id, REFERENCE[grade_id])
+    return nbformat.writes(nb)
+
+
+@pytest.fixture(scope="module")
+def rows(tmp_path_factory):
+    """Grade the batch once with ``python -m autograder.grade``; return grades.csv rows by student."""
+    folder = tmp_path_factory.mktemp("submissions")
+    output = tmp_path_factory.mktemp("graded")
+    files = {
+        "reference": SOLUTION.read_text(encoding="utf-8"),
+        "blank": STUDENT.read_text(encoding="utf-8"),
+        **{student: filled(answers) for student, (answers, _) in SUBMISSIONS.items()},
+    }
+    for student, text in files.items():
+        (folder / f"{student}_{ASSIGNMENT}.ipynb").write_text(text, encoding="utf-8")
+    command = [sys.executable, "-m", "autograder.grade", str(folder)]
+    command += ["--assignment", ASSIGNMENT, "--output", str(output), "--workers", "2"]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stdout + run.stderr
+    with (output / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        graded = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert set(graded) == set(files), run.stdout
+    for student, row in graded.items():
+        assert row["status"] == "graded", f"{student}: {row['status']}"
+    return graded
+
+
+def test_the_cells_and_points_are_the_ones_tested_here(rows):
+    row = rows["reference"]
+    assert [column for column in row if column in POINTS] == list(POINTS)
+    assert row["max_autograded"] == str(sum(POINTS.values())) == "22"
+
+
+def test_reference_solution_gets_every_autograded_point(rows):
+    row = rows["reference"]
+    assert row["total_autograded"] == "22"
+    assert row["needs_manual_grading"] == "pooling_vs_strided_conv_answer"
+
+
+def test_blank_student_version_gets_zero(rows):
+    row = rows["blank"]
+    assert row["total_autograded"] == "0"
+    assert all(row[gid] == "0" for gid in POINTS)
+    assert row["needs_manual_grading"] == ""
+
+
+@pytest.mark.parametrize("student", list(SUBMISSIONS))
+def test_each_mistake_loses_the_points_of_its_cells_only(rows, student):
+    failing = SUBMISSIONS[student][1]
+    row = rows[student]
+    scores = {gid: float(row[gid]) for gid in POINTS}
+    expected = {gid: 0.0 if gid in failing else float(points) for gid, points in POINTS.items()}
+    assert scores == expected
+    assert float(row["total_autograded"]) == 22 - sum(POINTS[gid] for gid in failing)
