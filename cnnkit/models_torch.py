@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from torch import nn
 
-from cnnkit.blocks_torch import BottleneckUnit, ResidualUnit
+from cnnkit.blocks_torch import BottleneckUnit, ResidualUnit, count_parameters
 
-__all__ = ["fashion_mnist_cnn", "resnet", "resnet34", "resnet50"]
+__all__ = ["fashion_mnist_cnn", "resnet", "resnet34", "resnet50", "summary"]
 
 STAGE_FILTERS = (64, 128, 256, 512)
 
@@ -83,3 +83,58 @@ def resnet34(num_classes: int = 1000, in_channels: int = 3) -> nn.Sequential:
 def resnet50(num_classes: int = 1000, in_channels: int = 3) -> nn.Sequential:
     """ResNet-50: the same stages with bottleneck units (outputs 256, 512, 1,024, 2,048 deep)."""
     return resnet((3, 4, 6, 3), bottleneck=True, num_classes=num_classes, in_channels=in_channels)
+
+
+def summary(model, input_shape=None) -> None:
+    """Print a Keras-style table of a model's top-level layers: name (type), output shape, parameters.
+
+    ``input_shape`` is (channels, height, width); with it, one zero image is passed through the
+    model (in eval mode, without gradients) to find the output shapes. Without it, nothing is
+    computed and the shape column stays empty.
+    """
+    import torch
+
+    shapes = {}
+    children = list(model.named_children()) or [(type(model).__name__, model)]
+    if input_shape is not None:
+        hooks = [
+            child.register_forward_hook(
+                lambda module, args, output, name=name: shapes.__setitem__(
+                    name, tuple(output.shape)
+                )
+            )
+            for name, child in children
+        ]
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                device = next(model.parameters()).device
+                model(torch.zeros(1, *input_shape, device=device))
+        finally:
+            for hook in hooks:
+                hook.remove()
+            model.train(was_training)
+    rows = []
+    for name, child in children:
+        shape = shapes.get(name)
+        shape_text = "(N, " + ", ".join(map(str, shape[1:])) + ")" if shape else ""
+        params = sum(p.numel() for p in child.parameters())
+        rows.append((f"{name} ({type(child).__name__})", shape_text, f"{params:,}"))
+    widths = [
+        max(len(row[i]) for row in [("Layer (type)", "Output shape", "Param #"), *rows])
+        for i in range(3)
+    ]
+    header = (
+        f"{'Layer (type)':<{widths[0]}}  {'Output shape':<{widths[1]}}  {'Param #':>{widths[2]}}"
+    )
+    print(header)
+    print("-" * len(header))
+    for layer, shape, params in rows:
+        print(f"{layer:<{widths[0]}}  {shape:<{widths[1]}}  {params:>{widths[2]}}")
+    print("-" * len(header))
+    counts = count_parameters(model)
+    print(
+        f"Total params: {counts['total']:,} (trainable: {counts['trainable']:,}, "
+        f"non-trainable: {counts['non_trainable']:,})"
+    )

@@ -253,3 +253,17 @@ def test_keras_blocks_survive_a_config_round_trip():
 def test_bad_arguments_raise_value_error(make):
     with pytest.raises(ValueError):
         make()
+
+
+def test_torch_summary_lists_top_level_layers_with_shapes_and_counts(capsys):
+    model = mt.fashion_mnist_cnn()
+    mt.summary(model, input_shape=(1, 28, 28))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["Layer", "(type)", "Output", "shape", "Param", "#"]
+    assert "0 (Conv2d)" in lines[2] and "(N, 64, 28, 28)" in lines[2] and "3,200" in lines[2]
+    assert "(N, 10)" in lines[-3] and "650" in lines[-3]
+    assert lines[-1] == "Total params: 1,413,834 (trainable: 1,413,834, non-trainable: 0)"
+    assert model.training  # the mode is restored after the shape pass
+    mt.summary(mt.resnet34())  # without an input shape: counts only, nothing computed
+    out = capsys.readouterr().out
+    assert "(N," not in out and "21,814,696 (trainable: 21,797,672, non-trainable: 17,024)" in out
