@@ -1,4 +1,4 @@
-"""Test-wide set-up: the quick profile, offline caches seeded with real data, quiet TensorFlow."""
+"""Test-wide set-up (repository root, so that `pytest book/x.ipynb` gets it too): the quick profile, offline caches seeded with real data, quiet TensorFlow."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent / "tests"))
 
 import matplotlib  # noqa: E402
 import offline_data  # noqa: E402
@@ -27,3 +27,8 @@ def pytest_configure(config):
         return
     shared = Path(os.environ.get("CNNKIT_SHARED_DATA", offline_data.DEFAULT_SHARED))
     offline_data.seed_caches(shared, {k: os.environ[k] for k in offline_data.cache_paths()})
+
+
+# Notebooks under tests/ are fixtures (student submissions, the hostile corpus): never run them
+# with nbval. (fnmatch's "*" also crosses "/", so this covers every depth.)
+collect_ignore_glob = ["tests/*.ipynb", ".venv/*", ".cache/*", "_build/*", "exercises/*"]
