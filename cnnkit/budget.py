@@ -10,7 +10,8 @@ saves during the forward pass (as ``cnnkit.budget_measure.measure_saved_tensors`
 each storage once: the input of every convolution and dense layer; the input of batch norm (plus
 two float32 statistics per channel); the output of ReLU, sigmoid, tanh and softmax (the input of
 GELU, SiLU, leaky ReLU, ELU); the input of max pooling plus its int64 indices; the input of average
-pooling; the dropout mask (input-sized, in the activation dtype, as on the CPU; CUDA keeps 1 byte
+pooling; for local response normalization, its input, the padded squares and two input-sized
+intermediates; the dropout mask (input-sized, in the activation dtype, as on the CPU; CUDA keeps 1 byte
 per value). Global average pooling, flatten, add and concatenation keep nothing. In a plain stack of
 conv + ReLU layers this is the network's input plus every layer's output: the textbook rule.
 
@@ -49,7 +50,7 @@ SPEC_KEYS = {  # the layer types of a spec list, and the keys each one takes (Ke
 KINDS = (  # what the calculator knows; "pointwise" is an element-wise op that keeps nothing (x * 2)
     *SPEC_KEYS,
     *"global_max_pool2d adaptive_avg_pool2d spatial_dropout2d reshape identity add".split(),
-    *"concatenate multiply mean zero_padding2d pointwise".split(),
+    *"concatenate multiply mean zero_padding2d pointwise local_response_norm".split(),
 )
 
 
@@ -150,6 +151,8 @@ class Budget:
         ``dtype`` is the activations' dtype. Without ``mixed_precision`` the weights, gradients and
         optimizer state use it too; with it they stay float32 and the convolution and dense weights
         are also copied to ``dtype`` for the forward pass. ``optimizer``: "sgd", "momentum", "adam".
+        Mixed precision assumes 16-bit activations throughout; PyTorch's autocast keeps a few
+        operations in float32 (local response normalization, for one), which this does not model.
         """
         if optimizer not in OPTIMIZER_STATES:
             raise ValueError(
@@ -383,6 +386,13 @@ def layer_rule(name, kind, config, in_shapes, out_shape, channel_axis=-1) -> dic
         rule["saves"] = [("new", in_shape[channel_axis])]  # one mask value per map
     elif kind == "multiply":
         rule["saves"] = [("input0", 0), ("input1", 0)]
+    elif kind == "local_response_norm":  # as PyTorch computes it: x / (k + alpha * mean(x^2))^beta
+        padded = (
+            math.prod(in_shape)
+            // in_shape[channel_axis]
+            * (in_shape[channel_axis] + config["size"] - 1)
+        )
+        rule["saves"] = [("input0", 0), ("new", padded), ("new", 2 * math.prod(in_shape))]
     return rule
 
 

@@ -156,6 +156,8 @@ def _torch_module_kind(name: str, module):
             "center": module.affine,
             "track_running_stats": module.track_running_stats,
         }
+    if isinstance(module, nn.LocalResponseNorm):
+        return "local_response_norm", {"size": module.size}
     if isinstance(module, nn.AdaptiveAvgPool2d):
         return (
             "global_avg_pool2d" if module.output_size in (1, (1, 1)) else "adaptive_avg_pool2d"
@@ -320,6 +322,8 @@ def _keras_kind(name: str, op):
             {"scale": op.scale, "center": op.center},
             op.axis - 1 if op.axis > 0 else op.axis,
         )
+    if cls == "LocalResponseNormalization":  # cnnkit.blocks_keras's layer
+        return "local_response_norm", {"size": 2 * op.depth_radius + 1}, -1
     if cls == "Activation":
         return "activation", {"activation": activation}, axis
     if cls == "ReLU":
@@ -407,7 +411,9 @@ def _sequential_layers(model):
         return list(model), "torch"
     if "keras" in modules and type(model).__name__ == "Sequential":
         return list(model.layers), "keras"
-    raise TypeError(f"model must be a keras.Sequential or an nn.Sequential, got {type(model).__name__}")
+    raise TypeError(
+        f"model must be a keras.Sequential or an nn.Sequential, got {type(model).__name__}"
+    )
 
 
 def checkpointed_kept_bytes(
@@ -424,7 +430,11 @@ def checkpointed_kept_bytes(
     from cnnkit.budget import dtype_bytes, estimate
 
     layers, framework = _sequential_layers(model)
-    if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments <= len(layers):
+    if (
+        isinstance(segments, bool)
+        or not isinstance(segments, int)
+        or not 1 <= segments <= len(layers)
+    ):
         raise ValueError(f"segments must be an int from 1 to {len(layers)}, got {segments!r}")
     size = len(layers) // segments
     last = size * (segments - 1)
