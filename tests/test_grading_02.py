@@ -5,18 +5,13 @@ answer is the reference with one mistake, filled into the student version; mista
 exercises share a submission, since each exercise is graded by its own cells.
 """
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
-import nbformat
 import pytest
+from grading_proofs import Assignment
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "02_convolution_math"
-SOLUTION = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-STUDENT = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 POINTS = {
     "conv_output_size_visible": 1,
     "conv_output_size_hidden": 2,
@@ -39,24 +34,9 @@ POINTS = {
 CONV2D_CELLS = [gid for gid in POINTS if gid.startswith("conv2d_")]
 
 
-def reference_answers() -> dict[str, str]:
-    """The solution cells of the source notebook, by grade_id, without nbgrader's markers."""
-    answers = {}
-    for cell in nbformat.read(SOLUTION, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            lines = cell.source.splitlines()
-            answers[meta["grade_id"]] = "\n".join(line for line in lines if "### " not in line)
-    return answers
-
-
-REFERENCE = reference_answers()
-
-
-def variant(grade_id: str, old: str, new: str) -> str:
-    """The reference answer of ``grade_id`` with one line changed (which must be there)."""
-    assert old in REFERENCE[grade_id], f"{old!r} is not in the reference {grade_id}"
-    return REFERENCE[grade_id].replace(old, new)
+ASSIGNMENT_FILES = Assignment(ASSIGNMENT)
+REFERENCE = ASSIGNMENT_FILES.reference
+variant = ASSIGNMENT_FILES.variant
 
 
 CONV2D_NCHW = """
@@ -127,13 +107,17 @@ SUBMISSIONS = {
         {
             "conv2d": variant(
                 "conv2d",
-                "w = np.asarray(kernels, dtype=np.float64)",
-                "w = np.asarray(kernels, dtype=np.float64)[::-1, ::-1]  # a true convolution",
+                (
+                    "w = np.asarray(kernels, dtype=np.float64)",
+                    "w = np.asarray(kernels, dtype=np.float64)[::-1, ::-1]  # a true convolution",
+                ),
             ),
             "conv_output_size": variant(
                 "conv_output_size",
-                "return -(-input_size // stride)",
-                "return input_size // stride",  # SAME rounded down
+                (
+                    "return -(-input_size // stride)",
+                    "return input_size // stride",  # SAME rounded down
+                ),
             ),
         },
         {
@@ -150,8 +134,10 @@ SUBMISSIONS = {
         {
             "conv2d": variant(
                 "conv2d",
-                "pads.append((total // 2, total - total // 2))",
-                "pads.append((total - total // 2, total // 2))",  # the odd zero before
+                (
+                    "pads.append((total // 2, total - total // 2))",
+                    "pads.append((total - total // 2, total // 2))",  # the odd zero before
+                ),
             ),
             "pooling": MAX_POOL_CEIL_MODE + "\n\n" + AVG_POOL_REFERENCE,
         },
@@ -165,8 +151,10 @@ SUBMISSIONS = {
         {
             "conv2d": variant(
                 "conv2d",
-                "return z if bias is None else z + np.asarray(bias, dtype=np.float64)",
-                "return z",
+                (
+                    "return z if bias is None else z + np.asarray(bias, dtype=np.float64)",
+                    "return z",
+                ),
             )
         },
         {"conv2d_same_stride_bias_visible", "conv2d_bias_hidden"},
@@ -175,8 +163,10 @@ SUBMISSIONS = {
         {
             "conv2d": variant(
                 "conv2d",
-                "s_h, s_w = (stride, stride) if np.ndim(stride) == 0 else stride",
-                "s_h, s_w = 1, 1",
+                (
+                    "s_h, s_w = (stride, stride) if np.ndim(stride) == 0 else stride",
+                    "s_h, s_w = 1, 1",
+                ),
             )
         },
         {
@@ -190,38 +180,10 @@ SUBMISSIONS = {
 }
 
 
-def filled(answers: dict[str, str]) -> str:
-    """The student version with every solution cell answered (reference unless given), as JSON."""
-    nb = nbformat.read(STUDENT, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and grade_id in REFERENCE:
-            cell.source = answers.get(grade_id, REFERENCE[grade_id])
-    return nbformat.writes(nb)
-
-
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     """Grade the batch once with ``python -m autograder.grade``; return grades.csv rows by student."""
-    folder = tmp_path_factory.mktemp("submissions")
-    output = tmp_path_factory.mktemp("graded")
-    files = {
-        "reference": SOLUTION.read_text(encoding="utf-8"),
-        "blank": STUDENT.read_text(encoding="utf-8"),
-        **{student: filled(answers) for student, (answers, _) in SUBMISSIONS.items()},
-    }
-    for student, text in files.items():
-        (folder / f"{student}_{ASSIGNMENT}.ipynb").write_text(text, encoding="utf-8")
-    command = [sys.executable, "-m", "autograder.grade", str(folder)]
-    command += ["--assignment", ASSIGNMENT, "--output", str(output), "--workers", "2"]
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout + run.stderr
-    with (output / "grades.csv").open(newline="", encoding="utf-8") as handle:
-        graded = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert set(graded) == set(files), run.stdout
-    for student, row in graded.items():
-        assert row["status"] == "graded", f"{student}: {row['status']}"
-    return graded
+    return ASSIGNMENT_FILES.grade(SUBMISSIONS, tmp_path_factory, workers=2, timeout=900)
 
 
 def test_the_cells_and_points_are_the_ones_tested_here(rows):

@@ -6,18 +6,13 @@ exercises share a submission, since each exercise is graded by its own cells. A 
 part of exercise 1 also costs the later parts that reuse its numbers, as it would by hand.
 """
 
-import csv
-import subprocess
-import sys
 from pathlib import Path
 
-import nbformat
 import pytest
+from grading_proofs import Assignment
 
 REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "03_memory_budgets"
-SOLUTION = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-STUDENT = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
 POINTS = {
     "parameters_visible": 1,
     "parameters_hidden": 1,
@@ -38,27 +33,9 @@ POINTS = {
 TOTAL = sum(POINTS.values())
 
 
-def reference_answers() -> dict[str, str]:
-    """The solution cells of the source notebook, by grade_id, without nbgrader's markers."""
-    answers = {}
-    for cell in nbformat.read(SOLUTION, as_version=4).cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution") and cell.cell_type == "code":
-            lines = cell.source.splitlines()
-            answers[meta["grade_id"]] = "\n".join(line for line in lines if "### " not in line)
-    return answers
-
-
-REFERENCE = reference_answers()
-
-
-def variant(grade_id: str, *changes: tuple[str, str]) -> str:
-    """The reference answer of ``grade_id`` with lines changed (each old line must be there)."""
-    answer = REFERENCE[grade_id]
-    for old, new in changes:
-        assert old in answer, f"{old!r} is not in the reference {grade_id}"
-        answer = answer.replace(old, new)
-    return answer
+ASSIGNMENT_FILES = Assignment(ASSIGNMENT)
+REFERENCE = ASSIGNMENT_FILES.reference
+variant = ASSIGNMENT_FILES.variant
 
 
 SAME_BY_HAND = "height, width = math.ceil(height / 2), math.ceil(width / 2)"
@@ -171,38 +148,10 @@ SUBMISSIONS = {
 }
 
 
-def filled(answers: dict[str, str]) -> str:
-    """The student version with every solution cell answered (reference unless given), as JSON."""
-    nb = nbformat.read(STUDENT, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and grade_id in REFERENCE:
-            cell.source = answers.get(grade_id, REFERENCE[grade_id])
-    return nbformat.writes(nb)
-
-
 @pytest.fixture(scope="module")
 def rows(tmp_path_factory):
     """Grade the batch once with ``python -m autograder.grade``; return grades.csv rows by student."""
-    folder = tmp_path_factory.mktemp("submissions")
-    output = tmp_path_factory.mktemp("graded")
-    files = {
-        "reference": SOLUTION.read_text(encoding="utf-8"),
-        "blank": STUDENT.read_text(encoding="utf-8"),
-        **{student: filled(answers) for student, (answers, _) in SUBMISSIONS.items()},
-    }
-    for student, text in files.items():
-        (folder / f"{student}_{ASSIGNMENT}.ipynb").write_text(text, encoding="utf-8")
-    command = [sys.executable, "-m", "autograder.grade", str(folder)]
-    command += ["--assignment", ASSIGNMENT, "--output", str(output), "--workers", "2"]
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stdout + run.stderr
-    with (output / "grades.csv").open(newline="", encoding="utf-8") as handle:
-        graded = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert set(graded) == set(files), run.stdout
-    for student, row in graded.items():
-        assert row["status"] == "graded", f"{student}: {row['status']}"
-    return graded
+    return ASSIGNMENT_FILES.grade(SUBMISSIONS, tmp_path_factory, workers=2, timeout=900)
 
 
 def test_the_cells_and_points_are_the_ones_tested_here(rows):
