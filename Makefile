@@ -48,6 +48,9 @@ grade: $(STAMP)
 
 benchmarks: $(STAMP)
 	python benchmarks/train_loop_overhead.py
+	python benchmarks/budget_accuracy.py
+	python benchmarks/mnist_reference.py
+	python benchmarks/grading_throughput.py
 
 lint: $(STAMP)
 	ruff check cnnkit autograder tests benchmarks book solutions
