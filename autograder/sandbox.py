@@ -548,10 +548,33 @@ def probe(work: Path | None = None) -> dict:
         return {"mode": "limits", "why": f"{why} {log}".strip()}
 
 
+SYSTEM_TOP_LEVEL = {
+    "bin",
+    "dev",
+    "etc",
+    "lib",
+    "lib32",
+    "lib64",
+    "libx32",
+    "proc",
+    "sbin",
+    "sys",
+    "tmp",
+    "usr",
+    "var",
+}
+
+
 def standard_hidden() -> list[str]:
     """Places a notebook has no business reading: home folders (keys, tokens), mounted disks,
     add-on software, runtime sockets. Whatever the kernel needs from them is put back read-only."""
     places = ["/root", "/home", "/mnt", "/media", "/srv", "/opt", "/run", "/var/run"]
+    # Allow-list the top level: any other folder of / (e.g. /work, where another checkout of the
+    # course with its solutions may live) is covered too, not only this repository.
+    for entry in sorted(os.listdir("/")):
+        path = os.path.join("/", entry)
+        if entry not in SYSTEM_TOP_LEVEL and os.path.isdir(path) and not os.path.islink(path):
+            places.append(path)
     home = os.path.expanduser("~")
     if home not in ("/", ""):
         places.append(os.path.realpath(home))
