@@ -15,9 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from autograder.assignment import ROOT, assignments
+
 AUTOGRADER = ROOT / "autograder"
-SOURCE = ROOT / "solutions"
 
 
 def nbgrader_env() -> dict[str, str]:
@@ -26,11 +26,6 @@ def nbgrader_env() -> dict[str, str]:
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     return env
-
-
-def assignments(source: Path = SOURCE) -> list[str]:
-    """Names of the assignments: folders of ``source`` that hold at least one notebook."""
-    return sorted(d.name for d in source.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
 
 
 def generate(name: str, release_dir: Path | None = None, db_url: str | None = None) -> None:

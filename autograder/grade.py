@@ -1,31 +1,22 @@
 """Grade a batch of submissions of one assignment, as downloaded from the LMS.
 
     python -m autograder.grade SUBMISSIONS_DIR --assignment 01_visual_cortex --output OUT_DIR
-        [--workers N] [--resume] [--timeout S] [--cell-timeout S] [--memory GB] ...
+        [--workers N] [--resume] [--shard K/N] [--timeout S] [--cell-timeout S] [--memory GB] ...
 
-Each submission is graded on its own, in parallel across the cores: its notebook is rebuilt around
-the instructor's test cells (``autograder.assemble``) and run in a fresh kernel in a sandbox
-(``autograder.sandbox``: its own process tree and folders, no network, time, memory, process and
-output limits, no view of the solutions, the other submissions or the results), with the tests
-guarded against tampering (``autograder.guard``). Nothing a submission does can stop the batch or
-change another student's grade.
+Each submission goes through five stages, one module each, in the order its data flows:
+``intake`` (find and read the file) → ``assemble`` (the cells to run, the instructor's tests put
+back) → ``run`` (the student's cells in a sandboxed kernel) → ``judge`` (the test cells in a
+separate sandboxed process that reaches the kernel only through plain data) → ``report`` (CSV row,
+feedback page, graded notebook). The assignment is parsed once (``autograder.assignment``) and every
+stage reads that value; what happens is recorded as typed events (``autograder.events``).
 
-Output:
-
-- ``OUT_DIR/grades.csv``: one row per student, columns ``student_id, source_file, status,
-  total_autograded, max_autograded``, one per autograded cell (notebook order),
-  ``needs_manual_grading``, ``notes``. ``status`` is ``graded`` (possibly followed by what happened,
-  e.g. repaired test cells), ``partly graded: <why>`` (the kernel stopped: the cells from there on
-  score 0) or ``could not be graded: <why>`` (0 everywhere). ``notes`` lists code a person may want
-  to look at; it never changes a score.
-- ``OUT_DIR/feedback/<student>.html``: for the student (no hidden tests, no outputs).
-- ``OUT_DIR/notebooks/<student>.ipynb``: the notebook as graded, with outputs (for the instructor).
-- ``OUT_DIR/results/<student>.json``, ``OUT_DIR/logs/<student>.log``: the record and the kernel's log.
-
-``--resume`` keeps the results of an earlier (interrupted) run of the same batch whose submission,
-assignment, limits and grader are unchanged, and grades the rest. ``--shard K/N`` grades every N-th
-submission only (for N machines sharing OUT_DIR); a final ``--resume`` run writes the CSV.
-The exit code is 0 when the batch ran, whatever the submissions were; 2 for a usage error.
+Output: ``OUT_DIR/grades.csv`` (one row per student: ``student_id, source_file, status,
+total_autograded, max_autograded``, one column per autograded cell, ``needs_manual_grading,
+notes``), ``feedback/<student>.html`` (for the student), ``notebooks/<student>.ipynb`` (as graded, for
+the instructor), ``results/`` and ``logs/``, and ``skipped.csv`` (files of other assignments).
+``--resume`` keeps unchanged earlier results; ``--shard K/N`` grades every N-th submission only (for
+N machines sharing OUT_DIR; a final ``--resume`` run writes the CSV). The exit code is 0 when the
+batch ran, whatever the submissions were; 2 for a usage error.
 """
 
 from __future__ import annotations
@@ -43,42 +34,46 @@ import sys
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import checks, runner, sandbox
-from autograder.execute import Limits
-from autograder.generate import ROOT, SOURCE, assignments
-from autograder.submissions import find_submissions
+import nbformat
 
-FIXED_COLUMNS = ["student_id", "source_file", "status", "total_autograded", "max_autograded"]
-TRAILING_COLUMNS = ["needs_manual_grading", "notes"]
-RELEASE = ROOT / "exercises"
+from autograder import assemble, events, intake, notes, report, sandbox
+from autograder.assignment import ROOT, Assignment, assignments
+from autograder.judge import JudgeFailed, JudgeProcess
+from autograder.run import Box, CellRun, Isolation, Kernel, Limits, Stop, stop_reason
+
 OUTPUT_FOLDERS = ("results", "feedback", "logs", "notebooks")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every submission of a batch is graded with (sent to the worker processes)."""
+
+    assignment: Assignment
+    limits: Limits
+    isolation: Isolation
+    work: Path  # the batch's private work folder
+    output: Path
+    max_notebook_bytes: int = 50 << 20
 
 
 def grader_version() -> str:
     """A hash of the grader's code: results of another version are not reused by --resume."""
     digest = hashlib.sha256()
-    for path in sorted((ROOT / "autograder").glob("*.py")):
+    for path in sorted([*(ROOT / "autograder").glob("*.py"), ROOT / "cnnkit" / "grading.py"]):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 
 
-def fingerprint(job: dict, settings: runner.Settings, version: str) -> str:
+def fingerprint(job: dict, settings: Settings, version: str) -> str:
     digest = hashlib.sha256()
-    for part in (
-        version,
-        job["student_id"],
-        job["source_file"],
-        job.get("problem") or "",
-        settings.source.read_bytes(),
-        settings.release.read_bytes(),
-        repr(settings.limits),
-        settings.mode,
-        str(settings.max_notebook_bytes),
-    ):
-        digest.update(part if isinstance(part, bytes) else str(part).encode())
-        digest.update(b"\0")
+    parts = [version, job["student_id"], job["source_file"], job.get("problem") or "",
+             settings.assignment.digest, repr(settings.limits), settings.isolation.mode,
+             str(settings.max_notebook_bytes)]
+    for part in parts:
+        digest.update(str(part).encode() + b"\0")
     if job.get("notebook"):
         try:
             digest.update(Path(job["notebook"]).read_bytes())
@@ -87,42 +82,147 @@ def fingerprint(job: dict, settings: runner.Settings, version: str) -> str:
     return digest.hexdigest()
 
 
-def work(job: dict, settings: runner.Settings) -> str:
+# --- one submission -------------------------------------------------------------------------------
+
+
+@dataclass
+class Execution:
+    runs: dict[int, CellRun]
+    stopped_at: int | None = None
+    stop_why: str = ""
+    truncated: bool = False
+    isolation: dict | None = None
+
+
+def execute(plan: assemble.Plan, settings: Settings, job_dir: Path, result: events.Result) -> Execution:
+    """Stages 3 and 4: the kernel runs the student's cells, the judge the tests, in plan order."""
+    limits, assignment = settings.limits, settings.assignment
+    kernel = Kernel(Box(job_dir, job_dir / "k", limits, settings.isolation), limits)
+    judge = JudgeProcess(Box(job_dir, job_dir / "j", limits, settings.isolation), limits)
+    execution = Execution(runs={})
+    deadline = time.monotonic() + limits.timeout
+    current = None
+    try:
+        kernel.start()
+        judge.start()
+        try:
+            kernel.wait_ready(deadline)
+        except Stop as stop:
+            raise JudgeFailed(str(stop) or "the kernel did not start") from None
+        judge.connect(assignment.judge_setup(plan.kernel_code()), deadline)
+        for index, cell in enumerate(plan.cells):
+            current = index
+            if cell.where == "kernel" and cell.source.strip():
+                execution.runs[index] = kernel.execute(cell.source, deadline)
+            elif cell.where == "judge":
+                run = execution.runs[index] = CellRun(status="ok")
+                outcome = judge.run_test(assignment.test_message(cell.grade_id), kernel, deadline, run)
+                result.verdicts[cell.grade_id] = events.Verdict(
+                    cell.grade_id, float(outcome["score"]), cell.points, outcome["outcome"], outcome["reason"]
+                )
+                if judge.kernel_stopped:
+                    raise Stop("")
+        current = None
+    except Stop:
+        pass
+    finally:
+        execution.truncated = kernel.truncated
+        execution.isolation = kernel.box.report("kernel")
+        kernel.close()
+        judge.close()
+        code, reason = kernel.box.exit_code(), kernel.box.reason
+        kernel.box.close()
+        if current is not None:
+            execution.stopped_at = current
+            execution.stop_why = stop_reason(reason, code, limits)
+    return execution
+
+
+def grade_one(job: dict, settings: Settings) -> events.Result:
+    """The result of one submission (never raises)."""
+    start = time.monotonic()
+    result = events.Result(job["student_id"], job["source_file"], fingerprint=job.get("fingerprint", ""))
+    try:
+        _grade(job, settings, result)
+    except Exception as error:  # noqa: BLE001 - the grader's own failure: say so, never lose a row
+        why = f"grader error ({type(error).__name__}: {str(error)[:200]})"
+        result.events, result.verdicts = [events.CouldNotGrade(why, retry=True)], {}
+    result.seconds = round(time.monotonic() - start, 1)
+    return result
+
+
+def _grade(job: dict, settings: Settings, result: events.Result) -> None:
+    assignment, limits = settings.assignment, settings.limits
+    problem = job.get("problem") or ""
+    notebook = None
+    if not problem:
+        notebook, problem = intake.read(Path(job["notebook"]), assignment, settings.max_notebook_bytes)
+    if problem:
+        result.events.append(events.CouldNotGrade(problem))
+        return
+    plan = assemble.plan(notebook, assignment)
+    result.events += plan.events
+    result.notes = notes.screen(plan.students_own_code())
+    job_dir = settings.work / "jobs" / str(job["index"])
+    try:
+        execution = execute(plan, settings, job_dir, result)
+    except JudgeFailed as error:
+        result.events, result.verdicts = [events.CouldNotGrade(f"grader error ({error})", retry=True)], {}
+        _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log")
+        return
+    for index, cell in enumerate(plan.cells):  # the tests the notebook never reached
+        if cell.kind == "test" and cell.grade_id not in result.verdicts:
+            result.verdicts[cell.grade_id] = events.Verdict(cell.grade_id, 0.0, cell.points, "not run", {"kind": "stopped"})
+    interrupted = [plan.cells[i].label for i, run in sorted(execution.runs.items()) if run.status == "interrupted"]
+    if interrupted:
+        result.events.append(events.Interrupted(tuple(interrupted), limits.cell_timeout))
+    if execution.truncated:
+        result.events.append(events.OutputCut(limits.output_keep_bytes / 2**20))
+    if execution.stopped_at is not None:
+        result.events.insert(0, events.KernelStopped(plan.cells[execution.stopped_at].label, execution.stop_why))
+    if (execution.isolation or {}).get("mode") != "namespaces":
+        result.notes.append("graded without isolation (see the grader's first line)")
+    result.needs_manual_grading = [c.grade_id for c in plan.cells if c.kind == "manual" and c.answered]
+    _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log")
+    feedback = settings.output / "feedback" / f"{result.student_id}.html"
+    report.write_atomic(feedback, report.page(result, plan, assignment))
+    result.feedback = str(feedback.relative_to(settings.output))
+    graded = report.graded_notebook(plan, execution.runs, result, assignment)
+    report.write_atomic(settings.output / "notebooks" / f"{result.student_id}.ipynb", nbformat.writes(graded))
+
+
+def _save_log(job_dir: Path, target: Path) -> None:
+    parts = []
+    for name in ("kernel-launcher.log", "kernel.log", "judge-launcher.log", "judge.log"):
+        path = job_dir / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8", errors="replace")[-200_000:]
+            parts.append(f"--- {name} ---\n{text}")
+    report.write_atomic(target, "\n".join(parts) + "\n")
+
+
+# --- the batch ------------------------------------------------------------------------------------
+
+
+def work(job: dict, settings: Settings) -> str:
     """In a worker process: grade one submission, write its result atomically; return its path."""
     warnings.simplefilter("ignore")  # nbformat's notes on odd notebooks: the status says enough
-    result = runner.grade(job, settings)
-    result["fingerprint"] = job["fingerprint"]
+    result = grade_one(job, settings)
     path = settings.output / "results" / f"{job['student_id']}.json"
-    runner._write_atomic(path, json.dumps(result, indent=1, sort_keys=True))
+    report.write_atomic(path, json.dumps(result.to_data(), indent=1, sort_keys=True))
     return str(path)
 
 
-def failed_result(job: dict, why: str) -> dict:
-    return {
-        "student_id": job["student_id"],
-        "source_file": job["source_file"],
-        "status": f"could not be graded: grader error ({why})",
-        "scores": {},
-        "needs_manual_grading": [],
-        "notes": [],
-        "feedback": None,
-        "retry": True,
-        "fingerprint": job["fingerprint"],
-    }
-
-
-def run_jobs(jobs: list[dict], settings: runner.Settings, workers: int) -> None:
+def run_jobs(jobs: list[dict], settings: Settings, workers: int) -> None:
     """Grade ``jobs`` on ``workers`` processes; a crashed worker costs a retry, never a row."""
     pending = list(jobs)
     for attempt in range(2):
         if not pending:
             return
         context = multiprocessing.get_context("fork")
-        with concurrent.futures.ProcessPoolExecutor(
-            max_workers=max(1, min(workers, len(pending))), mp_context=context
-        ) as pool:
+        failed = []
+        with concurrent.futures.ProcessPoolExecutor(max(1, min(workers, len(pending))), mp_context=context) as pool:
             futures = {pool.submit(work, job, settings): job for job in pending}
-            failed = []
             for future in concurrent.futures.as_completed(futures):
                 job = futures[future]
                 try:
@@ -133,76 +233,52 @@ def run_jobs(jobs: list[dict], settings: runner.Settings, workers: int) -> None:
         pending = [job for job, _ in failed]
         if attempt == 1:
             for job, why in failed:
-                result = failed_result(job, why)
+                result = events.Result(job["student_id"], job["source_file"], fingerprint=job["fingerprint"])
+                result.events = [events.CouldNotGrade(f"grader error ({why})", retry=True)]
                 path = settings.output / "results" / f"{job['student_id']}.json"
-                runner._write_atomic(path, json.dumps(result, indent=1, sort_keys=True))
+                report.write_atomic(path, json.dumps(result.to_data(), indent=1, sort_keys=True))
 
 
-def csv_text(results: list[dict], autograded: dict[str, float]) -> str:
-    """One row per student, sorted by id; a column per autograded cell, in notebook order."""
-    columns = FIXED_COLUMNS + list(autograded) + TRAILING_COLUMNS
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for result in sorted(results, key=lambda r: r["student_id"]):
-        scores = {gid: float(result["scores"].get(gid) or 0) for gid in autograded}
-        writer.writerow(
-            {
-                "student_id": result["student_id"],
-                "source_file": result["source_file"],
-                "status": result["status"],
-                "total_autograded": f"{sum(scores.values()):g}",
-                "max_autograded": f"{sum(autograded.values()):g}",
-                **{gid: f"{score:g}" for gid, score in scores.items()},
-                "needs_manual_grading": ";".join(result["needs_manual_grading"]),
-                "notes": "; ".join(result.get("notes") or []),
-            }
-        )
-    return buffer.getvalue()
+def reusable(output: Path, job: dict) -> bool:
+    result = load(output, job["student_id"], job["source_file"])
+    if result.fingerprint != job["fingerprint"] or result.retry:
+        return False
+    return not result.feedback or (output / result.feedback).is_file()
+
+
+def load(output: Path, student_id: str, source_file: str) -> events.Result:
+    try:
+        data = json.loads((output / "results" / f"{student_id}.json").read_text("utf-8"))
+        return events.Result.from_data(data)
+    except (OSError, ValueError, TypeError, KeyError):
+        result = events.Result(student_id, source_file)
+        result.events = [events.CouldNotGrade("grader error (no result was written)", retry=True)]
+        return result
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m autograder.grade", description=__doc__.splitlines()[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m autograder.grade", description=__doc__.splitlines()[0])
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
-    parser.add_argument(
-        "--assignment", required=True, help="a folder of solutions/, e.g. 01_visual_cortex"
-    )
+    parser.add_argument("--assignment", required=True, help="a folder of solutions/, e.g. 01_visual_cortex")
     parser.add_argument("--output", required=True, type=Path, metavar="OUT_DIR")
-    parser.add_argument(
-        "--workers", type=int, default=os.cpu_count() or 1, help="default: number of cores"
-    )
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="default: number of cores")
     parser.add_argument("--resume", action="store_true", help="keep unchanged earlier results")
     parser.add_argument("--shard", default=None, metavar="K/N", help="grade every N-th submission")
-    parser.add_argument(
-        "--timeout", type=float, default=1800, help="seconds per submission (default 1800)"
-    )
-    parser.add_argument(
-        "--cell-timeout", type=float, default=120, help="seconds per cell (default 120)"
-    )
-    parser.add_argument(
-        "--memory", type=float, default=4, help="GB of memory per submission (default 4)"
-    )
-    parser.add_argument(
-        "--max-processes", type=int, default=64, help="processes per submission (default 64)"
-    )
-    parser.add_argument(
-        "--max-notebook-mb", type=float, default=50, help="largest file accepted (default 50 MB)"
-    )
-    parser.add_argument(
-        "--max-output-mb", type=float, default=2, help="outputs kept per notebook (default 2 MB)"
-    )
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds per submission (default 1800)")
+    parser.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (default 120)")
+    parser.add_argument("--memory", type=float, default=4, help="GB of memory per process (default 4)")
+    parser.add_argument("--max-processes", type=int, default=64, help="processes per submission (default 64)")
+    parser.add_argument("--max-notebook-mb", type=float, default=50, help="largest file accepted (default 50 MB)")
+    parser.add_argument("--max-output-mb", type=float, default=2, help="outputs kept per notebook (default 2 MB)")
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"SUBMISSIONS_DIR {args.submissions} is not a folder")
     if args.assignment not in assignments():
         parser.error(f"--assignment: no such assignment in solutions/: {args.assignment!r}")
-    if len(list((SOURCE / args.assignment).glob("*.ipynb"))) != 1:
-        parser.error(f"--assignment: solutions/{args.assignment} must hold exactly one notebook")
-    release = RELEASE / args.assignment / next((SOURCE / args.assignment).glob("*.ipynb")).name
-    if not release.is_file():
-        parser.error(f"no student version {release}: run python -m autograder.generate first")
+    try:
+        args.loaded = Assignment.load(args.assignment)
+    except ValueError as error:
+        parser.error(f"--assignment: {error}")
     if args.workers < 1 or args.timeout <= 0 or args.cell_timeout <= 0 or args.memory <= 0:
         parser.error("--workers, --timeout, --cell-timeout and --memory must be positive")
     if args.output.resolve().is_relative_to(args.submissions.resolve()):
@@ -217,53 +293,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def isolation_for(work_root: Path, hidden_extra: list[Path]) -> Isolation:
+    """Probe the sandbox once; say on the first line of output which isolation the batch gets."""
+    if os.environ.get("AUTOGRADER_ISOLATION") == "limits":  # to try the fallback on purpose
+        probe = {"mode": "limits", "why": "AUTOGRADER_ISOLATION=limits"}
+    else:
+        probe = sandbox.probe(work_root)
+    if probe["mode"] == "namespaces":
+        print("isolation: each notebook and its judge run in their own namespaces (files, processes, network)")
+    else:
+        print(
+            "WARNING: isolation: limits only. This system does not allow the namespace sandbox "
+            f"({probe.get('why', '')[:160]}); a notebook could read files this user can read and "
+            "use the network. See the README (instructors' section)."
+        )
+    hidden = {str(ROOT), *sandbox.standard_hidden()}
+    for path in hidden_extra:
+        hidden |= {str(path), os.path.realpath(path)}
+    readonly = {*sandbox.python_paths(), str(ROOT / "cnnkit")}
+    for key in ("KERAS_HOME", "TFDS_DATA_DIR", "TORCH_HOME", "CNNKIT_DATA_DIR", "CNNKIT_SHARED_DATA"):
+        value = os.environ.get(key)
+        if value and os.path.isdir(value):
+            readonly |= {value, os.path.realpath(value)}
+    return Isolation(probe["mode"], tuple(sorted(hidden)), tuple(sorted(readonly)))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.monotonic()
-    source = next((SOURCE / args.assignment).glob("*.ipynb"))
-    release = RELEASE / args.assignment / source.name
-    autograded, _ = checks.grade_cells(source)
+    assignment: Assignment = args.loaded
     output = args.output.resolve()
     for name in OUTPUT_FOLDERS:  # this command's own output: start afresh unless resuming
         if not (args.resume or args.shard):
             shutil.rmtree(output / name, ignore_errors=True)
         (output / name).mkdir(parents=True, exist_ok=True)
-    submissions = find_submissions(args.submissions, args.assignment)
+    submissions, skipped = intake.collect(args.submissions, assignment)
     limits = Limits(
-        timeout=args.timeout,
-        cell_timeout=args.cell_timeout,
-        memory_bytes=int(args.memory * 2**30),
-        max_processes=args.max_processes,
-        output_keep_bytes=int(args.max_output_mb * 2**20),
+        timeout=args.timeout, cell_timeout=args.cell_timeout, memory_bytes=int(args.memory * 2**30),
+        max_processes=args.max_processes, output_keep_bytes=int(args.max_output_mb * 2**20),
     )
     work_root = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp" if os.path.isdir("/tmp") else None))
     try:
-        if os.environ.get("AUTOGRADER_ISOLATION") == "limits":  # to try the fallback on purpose
-            isolation = {"mode": "limits", "why": "AUTOGRADER_ISOLATION=limits"}
-        else:
-            isolation = sandbox.probe(work_root)
-        if isolation["mode"] == "namespaces":
-            print("isolation: each notebook runs in its own namespaces (files, processes, network)")
-        else:
-            print(
-                "WARNING: isolation: limits only. This system does not allow the namespace "
-                f"sandbox ({isolation.get('why', '')[:160]}); a notebook could read files this "
-                "user can read and use the network. See the README (instructors' section)."
-            )
-        settings = runner.Settings(
-            assignment=args.assignment,
-            source=source,
-            release=release,
-            limits=limits,
-            mode=isolation["mode"],
-            work=work_root,
-            output=output,
-            max_notebook_bytes=int(args.max_notebook_mb * 2**20),
+        isolation = isolation_for(
+            work_root, [work_root, args.submissions.resolve(), output, Path(tempfile.gettempdir())]
         )
-        settings.hidden = runner.secret_places(
-            [work_root, args.submissions.resolve(), output, Path(tempfile.gettempdir())]
-        )
-        settings.readonly = runner.visible_places()
+        settings = Settings(assignment, limits, isolation, work_root, output, int(args.max_notebook_mb * 2**20))
         version = grader_version()
         jobs, kept = [], 0
         for index, submission in enumerate(submissions):
@@ -297,40 +371,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shard {args.shard[0]}/{args.shard[1]} done; write the CSV with --resume")
         return 0
     results = [load(output, s.student_id, s.source_file) for s in submissions]
-    runner._write_atomic(output / "grades.csv", csv_text(results, autograded))
-    graded = sum(r["status"].startswith("graded") for r in results)
+    report.write_atomic(output / "grades.csv", report.csv_text(results, assignment.autograded))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([("file", "why it was skipped"), *skipped])
+    report.write_atomic(output / "skipped.csv", buffer.getvalue())
+    graded = sum(r.status().startswith("graded") for r in results)
     print(
-        f"{len(results)} submissions, {graded} graded, {len(results) - graded} partly or not "
-        f"graded ({time.monotonic() - start:.0f} s); see {output / 'grades.csv'}"
+        f"{len(results)} submissions, {graded} graded, {len(results) - graded} partly or not graded "
+        f"({time.monotonic() - start:.0f} s); see {output / 'grades.csv'}"
     )
+    for path, why in skipped:
+        print(f"  skipped {path}: {why}")
     for result in results:
-        if result["status"] != "graded":
-            print(f"  {result['student_id']}: {result['status']}")
+        if result.status() != "graded":
+            print(f"  {result.student_id}: {result.status()}")
     return 0
-
-
-def reusable(output: Path, job: dict) -> bool:
-    try:
-        result = json.loads((output / "results" / f"{job['student_id']}.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return False
-    if result.get("fingerprint") != job["fingerprint"] or result.get("retry"):
-        return False
-    return not result.get("feedback") or (output / result["feedback"]).is_file()
-
-
-def load(output: Path, student_id: str, source_file: str) -> dict:
-    try:
-        return json.loads((output / "results" / f"{student_id}.json").read_text("utf-8"))
-    except (OSError, ValueError):
-        return {
-            "student_id": student_id,
-            "source_file": source_file,
-            "status": "could not be graded: grader error (no result was written)",
-            "scores": {},
-            "needs_manual_grading": [],
-            "notes": [],
-        }
 
 
 if __name__ == "__main__":

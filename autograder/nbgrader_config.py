@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository root
 if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))  # so that nbgrader can import autograder.feedback
+    sys.path.insert(0, str(ROOT))  # so that nbgrader can import autograder.nbgrader_feedback
 
 c = get_config()  # noqa: F821 (provided by nbgrader when it reads this file)
 
@@ -28,6 +28,6 @@ c.Execute.timeout = 120  # seconds per cell when autograding
 # outputs (tracebacks) of the cells that ran them.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
-    "autograder.feedback.HideHiddenTests",
+    "autograder.nbgrader_feedback.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]

@@ -101,8 +101,13 @@ def student_files(folder: Path, assignment: str) -> list[Path]:
     return [p for p in paths if p.is_file() and all(map(visible, p.relative_to(inner).parts))]
 
 
-def find_submissions(folder: Path, assignment: str) -> list[Submission]:
-    """Every submission in ``folder``, one per student, sorted by student id."""
+def find_submissions(folder: Path, assignment: str, skip=None, skipped=None) -> list[Submission]:
+    """Every submission in ``folder``, one per student, sorted by student id.
+
+    ``skip(path)`` may name a reason to leave a file out (e.g. a notebook of another assignment):
+    it is then appended to ``skipped`` as ``(path relative to folder, reason)``, and a student with
+    nothing left gets no submission.
+    """
     groups: dict[tuple[str, ...], list[tuple[Path, str]]] = defaultdict(list)
     owners: dict[tuple[str, ...], tuple[str, ...]] = {}
     folder = Path(folder)
@@ -119,6 +124,21 @@ def find_submissions(folder: Path, assignment: str) -> list[Submission]:
         else:
             continue
         owners[owner.key] = owner.candidates
+    if skip is not None:
+        for key in list(groups):
+            kept = []
+            for path, name in groups[key]:
+                why = skip(path)
+                if why:
+                    if skipped is not None:
+                        skipped.append((str(path.relative_to(folder)), why))
+                else:
+                    kept.append((path, name))
+            if groups[key] and not kept:
+                del groups[key]
+                del owners[key]
+            else:
+                groups[key] = kept
     ids = unique_ids(owners)
     submissions = []
     for key, pairs in groups.items():

@@ -1,69 +1,13 @@
-"""Look at a submitted file before nbgrader does, so that every failure gets a reason a person can read."""
+"""Flags for a person: code that reaches into the grader, the kernel, the files or the network.
+
+The grade never depends on them; they go to the CSV's ``notes`` column.
+"""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import ast
 
-import nbformat
-
-
-def grade_cells(source_notebook: Path) -> tuple[dict[str, float], list[str]]:
-    """The autograded cells (grade_id -> points, in notebook order) and the manually graded ones."""
-    nb = nbformat.read(source_notebook, as_version=4)
-    autograded, manual = {}, []
-    for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("grade") and not meta.get("solution"):
-            autograded[meta["grade_id"]] = float(meta["points"])
-        elif meta.get("grade") or meta.get("task"):
-            manual.append(meta["grade_id"])
-    return autograded, manual
-
-
-def check_notebook(
-    path: Path, assignment: str, grade_ids: list[str], max_bytes: int = 50 << 20
-) -> tuple[str, list[str]]:
-    """Why ``path`` cannot be graded as a notebook of ``assignment`` ("" when it can), and which
-    of the ``grade_ids`` it lacks. A file over ``max_bytes`` is refused before it is read.
-    """
-    size = path.stat().st_size
-    if size > max_bytes:
-        return (
-            f"file too large ({size / 2**20:.0f} MB; the limit is {max_bytes / 2**20:g} MB: "
-            "clear the outputs and submit again)",
-            [],
-        )
-    data = path.read_bytes()
-    if not data.strip():
-        return "empty file", []
-    try:
-        content = json.loads(data.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        return "not a notebook (binary file, not JSON text)", []
-    except json.JSONDecodeError as error:
-        return (
-            f"invalid notebook JSON ({error.msg}; line {error.lineno}, column {error.colno})",
-            [],
-        )
-    if not isinstance(content, dict) or "cells" not in content or "nbformat" not in content:
-        return "not a notebook (JSON without notebook cells)", []
-    try:
-        nb = nbformat.reads(data.decode("utf-8-sig"), as_version=4)
-        nbformat.validate(nb)
-    except Exception as error:  # nbformat raises several kinds for malformed notebooks
-        message = str(getattr(error, "message", error)).splitlines()[0][:160]
-        return f"not a valid notebook ({type(error).__name__}: {message})", []
-    found = {cell.metadata.get("nbgrader", {}).get("grade_id") for cell in nb.cells}
-    if not found & set(grade_ids):
-        return (
-            f"wrong assignment (none of the exercise cells of {assignment} are in this notebook)",
-            [],
-        )
-    return "", [grade_id for grade_id in grade_ids if grade_id not in found]
-
-
-# --- screening the student's code for a person to look at ---------------------------------------
+from autograder.reach import python_source
 
 SUSPICIOUS_NAMES = {
     "get_ipython": "uses IPython's internals (get_ipython)",
@@ -155,10 +99,6 @@ def screen(sources: list[tuple[str, str]]) -> list[str]:
     The grade does not depend on them: they point a person at code that reaches into the grader,
     the kernel, the file system or the network, which honest answers rarely need.
     """
-    import ast
-
-    from autograder.assemble import to_python
-
     flags: dict[str, list[str]] = {}
 
     def flag(text: str, label: str) -> None:
@@ -168,7 +108,7 @@ def screen(sources: list[tuple[str, str]]) -> list[str]:
 
     for label, source in sources:
         try:
-            tree = ast.parse(to_python(source))
+            tree = ast.parse(python_source(source))
         except (SyntaxError, ValueError):
             continue
         modules = set()

@@ -1,0 +1,441 @@
+"""Stage 4, judge: the test cells run here, in a process of their own, never in the student's kernel.
+
+``python -m autograder.judge SOCKET TOKEN`` runs in its own sandbox. It receives from the grader
+the assignment's judge cells (the test helpers) and test cells, hidden tests included, and the
+student's code as text. It holds every reference, expected value and piece of evaluation data; the
+student's kernel never sees them. A name a test uses that the judge does not define is the
+student's: a function or class becomes a ``StudentFunction`` (calls send plain-data arguments to
+the kernel and bring plain data back), a plain value is copied, any other object is a
+``StudentObject`` that only ``cnnkit.grading.probe`` can reach. "Write it yourself" is checked here
+on the submitted source (``autograder.reach``) before the tests run.
+
+``JudgeProcess`` is the grader's side: it starts the judge, and relays its requests to the kernel
+(``autograder.run.Kernel``) under the time limits.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import inspect
+import json
+import linecache
+import math
+import secrets
+import select
+import socket
+import sys
+import textwrap
+import time
+import traceback
+from pathlib import Path
+
+from cnnkit import grading
+from cnnkit.grading import NotPlainData, StudentCodeError, recv_frame, send_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+JUDGE_SLACK = 60  # seconds a test may spend in the judge itself, beyond the cell's time limit
+
+
+class KernelStopped(BaseException):
+    """The student's kernel is gone: the test cannot go on (not catchable by ``except Exception``)."""
+
+
+class Blocked(BaseException):
+    """The student's code ran a forbidden package, or removed the recorder that watches for it."""
+
+    def __init__(self, reason: dict):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- the judge's side ---------------------------------------------------------------------------
+
+
+class StudentFunction:
+    """A function or class of the student's notebook: calling it runs it in the student's kernel."""
+
+    def __init__(self, student: Student, name: str):
+        self._student, self._cnnkit_reference = student, name
+
+    def __call__(self, *args, **kwargs):
+        return self._student.call(self._cnnkit_reference, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<the student's {self._cnnkit_reference}>"
+
+
+class StudentObject:
+    """An object of the student's notebook that is not plain data: reachable only with probe()."""
+
+    def __init__(self, name: str, kind: str):
+        self._cnnkit_reference, self._kind = name, kind
+
+    def __getattr__(self, attribute):
+        raise TypeError(
+            f"{self._cnnkit_reference} is {self._kind} in the student's notebook; "
+            "tests reach such objects with cnnkit.grading.probe()"
+        )
+
+    def __repr__(self) -> str:
+        return f"<the student's {self._cnnkit_reference}: {self._kind}>"
+
+
+def _prepare(value):
+    """Arguments for the student's side: proxies stay references, the rest must be plain data."""
+    if isinstance(value, (StudentFunction, StudentObject)):
+        return value
+    if type(value) in (list, tuple):
+        return type(value)(_prepare(item) for item in value)
+    if type(value) is dict:
+        return {key: _prepare(item) for key, item in value.items()}
+    return grading.to_plain(value)
+
+
+def _student_error(name: str, reply: dict) -> BaseException:
+    """The student's exception, as the built-in exception of its type (or its nearest built-in base)."""
+    cls = getattr(builtins, str(reply.get("builtin")), None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = StudentCodeError
+    kind, message = str(reply.get("type"))[:100], str(reply.get("message"))[:2000]
+    if kind != cls.__name__:
+        message = f"{kind}: {message}"
+    error = cls(message)
+    error._cnnkit_student = name
+    return error
+
+
+class Student:
+    """The student's notebook as the tests see it: one request at a time over the grader's channel."""
+
+    def __init__(self, sock: socket.socket, forbid: dict[str, list[str]]):
+        self.sock, self.forbid = sock, forbid
+        self.limits: list[float] = []  # deadlines of the enclosing time_limit blocks
+        self.active = False  # lookups are refused while the judge cells run
+
+    def request(self, message: dict) -> dict:
+        if self.limits:
+            message["timeout"] = max(0.0, min(self.limits) - time.monotonic())
+        send_frame(self.sock, json.dumps(message).encode())
+        try:
+            reply = json.loads(recv_frame(self.sock))
+        except ValueError:
+            reply = {"kind": "error", "message": "the student's side sent something unreadable"}
+        if not isinstance(reply, dict):
+            reply = {"kind": "error", "message": "the student's side sent something unreadable"}
+        if reply.get("kind") == "stopped":
+            raise KernelStopped()
+        return reply
+
+    def read(self, name: str):
+        if not self.active:
+            raise KeyError(name)
+        reply = self.request({"op": "read", "name": name})
+        kind = reply.get("kind")
+        if kind == "callable":
+            return StudentFunction(self, name)
+        if kind == "value":
+            return self._value(reply.get("value"))
+        if kind == "object":
+            return StudentObject(name, str(reply.get("type"))[:200])
+        raise KeyError(name)  # missing, a module, or nonsense: a NameError in the test
+
+    def _value(self, node):
+        try:
+            return grading._decode(node, None)
+        except (ValueError, TypeError, KeyError) as error:
+            raise NotPlainData(f"the student's side sent malformed data ({error})") from None
+
+    def call(self, name: str, args, kwargs):
+        payload = grading._encode([_prepare(list(args)), _prepare(dict(kwargs))])
+        reply = self.request(
+            {"op": "call", "name": name, "args": payload, "forbid": self.forbid.get(name, [])}
+        )
+        return self._result(name, reply)
+
+    def probe(self, target, function, args):
+        name = getattr(target, "_cnnkit_reference", None)
+        if not isinstance(name, str):
+            raise TypeError("probe() reaches the student's functions and objects (by their names)")
+        source = textwrap.dedent(inspect.getsource(function))
+        payload = grading._encode([_prepare(list(args)), {}])
+        message = {"op": "probe", "name": name, "function": function.__name__, "source": source}
+        return self._result(name, self.request({**message, "args": payload}))
+
+    def _result(self, name: str, reply: dict):
+        kind = reply.get("kind")
+        ran = reply.get("ran") or []
+        if ran:
+            raise Blocked({"kind": "ran", "name": name, "modules": [str(m) for m in ran][:5]})
+        if reply.get("recorder_removed"):
+            raise Blocked({"kind": "recorder", "name": name})
+        if kind == "returned":
+            return self._value(reply.get("value"))
+        if kind == "raised":
+            raise _student_error(name, reply)
+        if kind == "not plain":
+            raise NotPlainData(
+                f"{name} returned {str(reply.get('type'))[:200]}, which the tests cannot receive "
+                "(plain data: numbers, strings, bytes, lists, tuples, dicts, NumPy arrays)"
+            )
+        if kind == "interrupted":
+            error = TimeoutError(f"{name} ran past its time limit and was interrupted")
+            error._cnnkit_student = name
+            raise error
+        raise NotPlainData(f"{name}: {str(reply.get('message'))[:300]}")
+
+    @contextlib.contextmanager
+    def time_limit(self, seconds: float):
+        self.limits.append(time.monotonic() + seconds)
+        try:
+            yield
+        finally:
+            self.limits.pop()
+
+
+class Namespace(dict):
+    """The judge's globals: a name it does not define is looked up in the student's notebook."""
+
+    def __init__(self, student: Student):
+        super().__init__(__name__="__main__", __builtins__=builtins)
+        self.student = student
+
+    def __missing__(self, name: str):
+        if name in builtins.__dict__ or name.startswith("__"):
+            raise KeyError(name)
+        return self.student.read(name)
+
+
+def _compile_cell(code: str, filename: str):
+    """(body, last expression or None) of a cell, registered so that inspect.getsource works."""
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    tree = ast.parse(code, filename)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr):
+        last = ast.Expression(tree.body.pop().value)
+        last = compile(last, filename, "eval")
+    return compile(tree, filename, "exec"), last
+
+
+def _failing_line(error: BaseException, filename: str) -> int:
+    line = 0
+    for frame, lineno in traceback.walk_tb(error.__traceback__):
+        if frame.f_code.co_filename == filename:
+            line = lineno
+    return line
+
+
+def _reason(error: BaseException, filename: str, hidden_lines: set[int]) -> dict:
+    """What went wrong, as data; ``hidden`` when it happened on a line of a hidden test."""
+    hidden = _failing_line(error, filename) in hidden_lines
+    message = str(error)[:2000]
+    student = getattr(error, "_cnnkit_student", None)
+    if isinstance(error, TimeoutError) and student:
+        return {"kind": "timeout", "name": student, "hidden": hidden}
+    if student:
+        return {"kind": "student", "name": student, "type": type(error).__name__,
+                "message": message, "hidden": hidden}
+    if isinstance(error, NotPlainData):
+        return {"kind": "not plain", "message": message, "hidden": hidden}
+    if isinstance(error, AssertionError):
+        return {"kind": "assertion", "message": message, "hidden": hidden}
+    if isinstance(error, NameError) and getattr(error, "name", None):
+        return {"kind": "missing", "name": error.name, "hidden": hidden}
+    return {"kind": "error", "type": type(error).__name__, "message": message, "hidden": hidden}
+
+
+class Judge:
+    def __init__(self, sock: socket.socket, setup: dict):
+        from autograder import reach
+
+        self.sock = sock
+        self.student = Student(sock, {k: list(v) for k, v in setup["forbid"].items()})
+        self.namespace = Namespace(self.student)
+        grading._judge = self.student
+        program = reach.Program([tuple(cell) for cell in setup["student_cells"]])
+        helpers = set(setup["helper_names"]) - set(program.definitions)
+        self.findings = {}
+        for name, modules in setup["forbid"].items():
+            found = reach.check(program, name, modules, helpers)
+            if found:
+                self.findings[name] = found
+
+    def run_helpers(self, cells: list[dict]) -> str:
+        """Run the judge cells; an error there is the instructor's, reported as such."""
+        for cell in cells:
+            filename = f"<judge cell {cell['label']}>"
+            try:
+                body, last = _compile_cell(cell["code"], filename)
+                exec(body, self.namespace)
+                if last is not None:
+                    eval(last, self.namespace)
+            except BaseException as error:  # noqa: BLE001
+                return f"{cell['label']}: {type(error).__name__}: {error}"[:500]
+        return ""
+
+    def run_test(self, test: dict) -> dict:
+        grade_id, points = test["grade_id"], float(test["points"])
+        blocked = [self.findings[n] for n in test["uses"] if n in self.findings]
+        if blocked:
+            found = blocked[0]
+            return {"score": 0.0, "outcome": "failed",
+                    "reason": {"kind": found.kind, "sentence": found.sentence(), "hidden": False}}
+        filename = f"<test cell {grade_id}>"
+        hidden_lines = set(test["hidden_lines"])
+        self.student.active, self.student.limits = True, []
+        try:
+            body, last = _compile_cell(test["code"], filename)
+            exec(body, self.namespace)
+            value = eval(last, self.namespace) if last is not None else None
+        except KernelStopped:
+            return {"score": 0.0, "outcome": "not run", "reason": {"kind": "stopped"}}
+        except Blocked as blocked_error:
+            return {"score": 0.0, "outcome": "failed", "reason": blocked_error.reason}
+        except SyntaxError as error:
+            return {"score": 0.0, "outcome": "failed", "reason": {"kind": "judge", "message": str(error)}}
+        except BaseException as error:  # noqa: BLE001 - every failure of the test is a verdict
+            return {"score": 0.0, "outcome": "failed", "reason": _reason(error, filename, hidden_lines)}
+        finally:
+            self.student.active = False
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+            score = max(0.0, min(float(value), points))
+            if score < points:
+                return {"score": score, "outcome": "partial", "reason": {"kind": "partial"}}
+        return {"score": points, "outcome": "passed", "reason": {}}
+
+
+def main(argv: list[str]) -> int:
+    path, token = argv
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(path)
+    send_frame(sock, json.dumps({"hello": token}).encode())
+    setup = json.loads(recv_frame(sock))
+    judge = Judge(sock, setup)
+    send_frame(sock, json.dumps({"op": "ready", "error": judge.run_helpers(setup["helpers"])}).encode())
+    while True:
+        try:
+            message = json.loads(recv_frame(sock))
+        except ConnectionError:
+            return 0
+        if message.get("op") != "test":
+            return 0
+        result = judge.run_test(message)
+        send_frame(sock, json.dumps({"op": "result", **result}).encode())
+
+
+# --- the grader's side ----------------------------------------------------------------------------
+
+
+class JudgeFailed(Exception):
+    """The judge itself failed (the grader's or the instructor's fault, never the student's)."""
+
+
+class JudgeProcess:
+    """Start the judge in its sandbox, hand it the tests, relay its requests to the kernel."""
+
+    def __init__(self, box, limits):
+        from autograder.run import STARTUP_TIMEOUT
+
+        self.box, self.limits, self.startup = box, limits, STARTUP_TIMEOUT
+        self.sock: socket.socket | None = None
+        self.kernel_stopped = False
+
+    def start(self) -> None:
+        from autograder.run import home_of, process_env
+
+        self.token = secrets.token_hex(16)
+        self.box.run_dir.mkdir(parents=True)
+        path = self.box.run_dir / "judge.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        path.chmod(0o666)
+        self.listener.listen(1)
+        argv = [sys.executable, "-s", "-m", "autograder.judge", str(path), self.token]
+        env = process_env(self.limits, home_of(self.box, "judge"))
+        self.box.start(argv, env, "judge", extra_readonly=[str(ROOT / "autograder")])
+
+    def connect(self, setup: dict, deadline: float) -> None:
+        """Accept the judge's connection, send the set-up, wait until its helpers have run."""
+        self.listener.settimeout(0.5)
+        end = min(time.monotonic() + self.startup, deadline)
+        while self.sock is None:
+            if time.monotonic() > end or not self.box.alive():
+                raise JudgeFailed("the judge did not start")
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            connection.settimeout(30)
+            hello = json.loads(recv_frame(connection, 1024))
+            if hello.get("hello") == self.token:
+                self.sock = connection
+            else:
+                connection.close()
+        send_frame(self.sock, json.dumps(setup).encode())
+        ready = self._receive(end)
+        if ready.get("op") != "ready":
+            raise JudgeFailed("the judge did not get ready")
+        if ready.get("error"):
+            raise JudgeFailed(f"a judge cell failed: {ready['error']}")
+
+    def _receive(self, end: float) -> dict:
+        while True:
+            if not self.box.alive():
+                raise JudgeFailed("the judge stopped")
+            left = end - time.monotonic()
+            if left <= 0:
+                self.box.kill("the judge took too long")
+                raise JudgeFailed("the judge took too long")
+            ready, _, _ = select.select([self.sock], [], [], min(left, 0.5))
+            if ready:
+                self.sock.settimeout(60)
+                return json.loads(recv_frame(self.sock))
+
+    def run_test(self, test: dict, kernel, deadline: float, run) -> dict:
+        """One test cell in the judge; the kernel answers its requests (outputs go to ``run``)."""
+        from autograder.run import Stop
+
+        start = time.monotonic()
+        cell_end = min(start + self.limits.cell_timeout, deadline)
+        send_frame(self.sock, json.dumps({"op": "test", **test}).encode())
+        serving = False
+        try:
+            while True:
+                message = self._receive(cell_end + JUDGE_SLACK)
+                if message.get("op") == "result":
+                    return message
+                if self.kernel_stopped:
+                    reply = b'{"kind": "stopped"}'
+                else:
+                    try:
+                        if not serving:
+                            kernel.open_channel(deadline, run)
+                            serving = True
+                        left = cell_end - time.monotonic()
+                        wanted = message.get("timeout")
+                        timeout = left if wanted is None else min(float(wanted), left)
+                        reply = kernel.request(json.dumps(message).encode(), max(timeout, 0.0), deadline, run)
+                    except Stop:
+                        self.kernel_stopped = True
+                        reply = b'{"kind": "stopped"}'
+                send_frame(self.sock, reply)
+        finally:
+            run.seconds = time.monotonic() - start
+            if serving and not self.kernel_stopped:
+                try:
+                    kernel.close_channel(deadline)
+                except Stop:
+                    self.kernel_stopped = True
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            if self.sock is not None:
+                self.sock.close()
+        with contextlib.suppress(Exception):
+            self.listener.close()
+        self.box.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

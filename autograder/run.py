@@ -1,0 +1,564 @@
+"""Stage 3, run: the student's notebook in a sandboxed kernel, cell by cell, under limits.
+
+A ``Box`` is one sandboxed process tree (``autograder.sandbox``) with a watchdog for memory and
+processes; the student's kernel runs in one, the judge (``autograder.judge``) in another. The
+grader is the kernel's client (``jupyter_client``) over Unix sockets in a folder the sandbox shares
+with the kernel. While a test cell runs in the judge, the kernel runs ``cnnkit.grading.serve`` and
+answers the judge's requests over a second socket of that folder (``Kernel.channel``). Everything
+the kernel sends is untrusted input: it is size-checked, capped, and never decides a verdict alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from queue import Empty
+
+from autograder import sandbox
+from cnnkit.grading import recv_frame, send_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+STARTUP_TIMEOUT = 120  # seconds for a kernel to answer its first request
+GRACE = 5  # seconds a kernel gets to stop after an interrupt
+IOPUB_GRACE = 3  # seconds to wait for the last outputs after the reply
+MEMORY_SLACK = 1 << 30  # all processes together: memory_bytes + this (libraries' shared pages)
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout: float = 1800  # seconds per submission
+    cell_timeout: float = 120  # seconds per cell
+    memory_bytes: int = 4 << 30  # per process (RLIMIT_DATA); all processes: + MEMORY_SLACK
+    max_processes: int = 64
+    output_keep_bytes: int = 2 << 20  # outputs kept in the graded notebook
+    output_cell_bytes: int = 100_000  # ... per cell
+    output_flood_bytes: int = 256 << 20  # received output beyond which the kernel is stopped
+    threads: int = 1
+    fsize_bytes: int = 256 << 20
+    tmp_mb: int = 512
+
+    def describe(self) -> str:
+        return (
+            f"{self.timeout:g} s per notebook, {self.cell_timeout:g} s per cell, "
+            f"{self.memory_bytes / 2**30:g} GB of memory, {self.max_processes} processes"
+        )
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How every process of a batch is sandboxed: the mode, and the places covered or put back."""
+
+    mode: str  # namespaces or limits (see autograder.sandbox)
+    hidden: tuple[str, ...] = ()
+    readonly: tuple[str, ...] = ()
+
+
+@dataclass
+class CellRun:
+    status: str = "not run"  # ok, error, interrupted, not run
+    ename: str = ""
+    evalue: str = ""
+    outputs: list = field(default_factory=list)
+    seconds: float = 0.0
+    kept: int = 0  # bytes of output kept
+
+
+class Stop(Exception):
+    """The kernel is gone (or was stopped): the run ends here."""
+
+
+class Box:
+    """One sandboxed process tree: start, watch, interrupt, kill."""
+
+    def __init__(self, job_dir: Path, run_dir: Path, limits: Limits, isolation: Isolation):
+        self.job_dir, self.run_dir, self.limits, self.isolation = job_dir, run_dir, limits, isolation
+        self.process: subprocess.Popen | None = None
+        self.reason = ""  # set by the watchdog (or us) before killing
+        self._stop = threading.Event()
+        self._watchdog: threading.Thread | None = None
+
+    def start(self, argv: list[str], env: dict, name: str, extra_readonly=()) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir.chmod(0o755)
+        self.job_dir.mkdir(parents=True, exist_ok=True)
+        limits, mode = self.limits, self.isolation.mode
+        config = sandbox.base_config(
+            argv,
+            rundir=self.run_dir,
+            report=self.job_dir / f"{name}-sandbox.json",
+            log=self.job_dir / f"{name}.log",
+            hide=list(self.isolation.hidden),
+            readonly=[*self.isolation.readonly, *extra_readonly],
+            env=env,
+            limits={
+                "data_bytes": limits.memory_bytes,
+                "nproc": limits.max_processes + 256 * max(1, limits.threads),  # threads count too
+                "fsize_bytes": limits.fsize_bytes,
+                "cpu_seconds": int(limits.timeout * (limits.threads + 1)) + 60,
+                "nofile": 4096,
+            },
+            mode=mode,
+            cwd="/tmp/home" if mode == "namespaces" else str(self.job_dir / f"{name}-home"),
+            tmp_size_mb=limits.tmp_mb,
+        )
+        config_path = self.job_dir / f"{name}-config.json"
+        config_path.write_text(json.dumps(config), encoding="utf-8")
+        self.process = subprocess.Popen(
+            [sys.executable, "-s", "-m", "autograder.sandbox", str(config_path)],
+            cwd=ROOT,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.job_dir / f"{name}-launcher.log").open("wb"),
+            start_new_session=True,
+        )
+        self._watchdog = threading.Thread(target=self._watch, daemon=True)
+        self._watchdog.start()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def report(self, name: str) -> dict:
+        try:
+            return json.loads((self.job_dir / f"{name}-sandbox.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def interrupt(self) -> None:
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.process.pid, signal.SIGINT)
+
+    def kill(self, reason: str = "") -> None:
+        if reason and not self.reason:
+            self.reason = reason
+        if self.process is None:
+            return
+        for process in self._tree():
+            with contextlib.suppress(Exception):
+                process.kill()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            self.process.kill()
+        with contextlib.suppress(Exception):
+            self.process.wait(timeout=10)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.kill()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=2)
+
+    def _tree(self):
+        import psutil
+
+        try:
+            root = psutil.Process(self.process.pid)
+            return [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+
+    def _watch(self) -> None:
+        limit = self.limits.memory_bytes + MEMORY_SLACK
+        while not self._stop.wait(0.25):
+            if not self.alive():
+                return
+            tree = self._tree()
+            helpers = 3 if self.isolation.mode == "namespaces" else 2  # launcher, child, init
+            if len(tree) - helpers > self.limits.max_processes:
+                self.kill(f"it started more than {self.limits.max_processes} processes")
+                return
+            if sum(_memory_of(process.pid) for process in tree) > limit:
+                self.kill(f"it used more than {limit / 2**30:.1f} GB of memory")
+                return
+
+
+def _memory_of(pid: int) -> int:
+    """Proportional set size (shared pages split between their users), else resident size."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def process_env(limits: Limits, home: str) -> dict:
+    """A sandboxed process's environment: nothing of the grader's but what notebooks need."""
+    threads = str(max(1, limits.threads))
+    env = {
+        "PATH": os.pathsep.join(
+            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
+        ),
+        "PYTHONPATH": str(ROOT),  # only cnnkit (and autograder, for the judge) are visible there
+        "HOME": home,
+        "TMPDIR": "/tmp" if home.startswith("/tmp/") else home,
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+        "PYTHONHASHSEED": "0",
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
+        "IPYTHONDIR": f"{home}/.ipython",
+        "JUPYTER_CONFIG_DIR": f"{home}/.jupyter",
+        "JUPYTER_DATA_DIR": f"{home}/.local/share/jupyter",
+        "JUPYTER_RUNTIME_DIR": f"{home}/.local/share/jupyter/runtime",
+        "XDG_CACHE_HOME": f"{home}/.cache",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+        "TF_ENABLE_ONEDNN_OPTS": "0",
+        "TF_NUM_INTRAOP_THREADS": threads,
+        "TF_NUM_INTEROP_THREADS": "1",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+        "OPENBLAS_NUM_THREADS": threads,
+        "GRPC_VERBOSITY": "ERROR",
+        "ABSL_MIN_LOG_LEVEL": "3",
+    }
+    for key, value in os.environ.items():
+        if key in ("KERAS_HOME", "TFDS_DATA_DIR", "TORCH_HOME", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES"):
+            env[key] = value
+        elif key.startswith("CNNKIT_"):
+            env[key] = value
+    return env
+
+
+def home_of(box: Box, name: str) -> str:
+    return "/tmp/home" if box.isolation.mode == "namespaces" else str(box.job_dir / f"{name}-home")
+
+
+class Kernel:
+    """The student's kernel: run cells, and serve the judge's requests (all replies untrusted)."""
+
+    def __init__(self, box: Box, limits: Limits):
+        self.box, self.limits = box, limits
+        self.client = None
+        self.received = 0  # bytes of output received
+        self.kept = 0  # ... and kept
+        self.truncated = False
+        self.channel: socket.socket | None = None
+        self._serving: str | None = None  # msg_id of the running serve() request
+        self._serve_run: CellRun | None = None
+
+    def start(self) -> None:
+        from jupyter_client import BlockingKernelClient
+
+        self.box.start(
+            [sys.executable, "-s", "-m", "ipykernel_launcher", "-f",
+             str(self.box.run_dir / "kernel.json"), "--HistoryManager.enabled=False",
+             "--IPKernelApp.quiet=True"],
+            process_env(self.limits, home_of(self.box, "kernel")),
+            "kernel",
+        )
+        info = {
+            "transport": "ipc", "ip": str(self.box.run_dir / "k"), "shell_port": 1,
+            "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
+            "key": secrets.token_hex(32), "signature_scheme": "hmac-sha256",
+            "kernel_name": "python3",
+        }
+        path = self.box.run_dir / "kernel.json"
+        path.write_text(json.dumps(info), encoding="utf-8")
+        path.chmod(0o644)
+        self.client = BlockingKernelClient()
+        self.client.load_connection_info(info)
+        self.client.start_channels()
+        self.serve_path = self.box.run_dir / "serve.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(self.serve_path))
+        self.serve_path.chmod(0o666)
+        self.listener.listen(1)
+
+    def wait_ready(self, deadline: float) -> None:
+        end = min(time.monotonic() + STARTUP_TIMEOUT, deadline)
+        while time.monotonic() < end:
+            if not self.box.alive():
+                raise Stop("the kernel did not start")
+            msg_id = self.client.kernel_info()
+            try:
+                while True:
+                    reply = self.client.get_shell_msg(timeout=1)
+                    if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                        time.sleep(0.2)
+                        self._drain(None, {})
+                        return
+            except Empty:
+                continue
+        raise Stop("the kernel did not start in time")
+
+    # --- running a cell ---------------------------------------------------------------------
+
+    def execute(self, code: str, deadline: float) -> CellRun:
+        """Run one cell; interrupt it past the cell limit, kill the kernel if it does not stop."""
+        run = CellRun()
+        start = time.monotonic()
+        msg_id = self.client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        cell_deadline = min(start + self.limits.cell_timeout, deadline)
+        reply = self._wait_reply(msg_id, run, cell_deadline, deadline)
+        run.seconds = time.monotonic() - start
+        if run.status != "interrupted":
+            run.status = "ok" if reply.get("status") == "ok" else "error"
+        if reply.get("status") != "ok":
+            run.ename = _text(reply.get("ename"), 200) or run.ename or "Error"
+            run.evalue = _text(reply.get("evalue"), 2000) or run.evalue
+        return run
+
+    def _wait_reply(self, msg_id, run: CellRun, cell_deadline: float, deadline: float) -> dict:
+        interrupted_at = None
+        reply = None
+        idle = False
+        idle_deadline = 0.0
+        streams: dict[str, dict] = {}
+        while not (reply is not None and (idle or time.monotonic() > idle_deadline)):
+            now = time.monotonic()
+            if self.box.reason or not self.box.alive():
+                raise Stop("")
+            if reply is None and now > cell_deadline:
+                if now >= deadline and interrupted_at is None:
+                    self.box.kill("over_time")
+                    raise Stop("")
+                if interrupted_at is None:
+                    interrupted_at = now
+                    run.status = "interrupted"
+                    self.box.interrupt()
+                elif now > interrupted_at + GRACE:
+                    self.box.kill("cell_stuck")
+                    raise Stop("")
+            if self._poll_iopub(0.05, msg_id, run, streams) == "idle":
+                idle = True
+            if reply is None:
+                try:
+                    shell = self.client.get_shell_msg(timeout=0)
+                except Empty:
+                    shell = None
+                if shell is not None and shell.get("parent_header", {}).get("msg_id") == msg_id:
+                    reply = shell.get("content") if isinstance(shell.get("content"), dict) else {}
+                    idle_deadline = time.monotonic() + IOPUB_GRACE
+        return reply
+
+    def _poll_iopub(self, timeout: float, msg_id, run: CellRun | None, streams: dict):
+        """Handle one iopub message (outputs of ``msg_id`` go to ``run``); "empty" when none came."""
+        try:
+            msg = self.client.get_iopub_msg(timeout=timeout)
+        except Empty:
+            return "empty"
+        self.received += _size(msg.get("content"))
+        if self.received > self.limits.output_flood_bytes:
+            self.box.kill("flood")
+            raise Stop("")
+        if run is None or msg.get("parent_header", {}).get("msg_id") != msg_id:
+            return None
+        return self._handle(msg, run, streams)
+
+    def _drain(self, run: CellRun | None, streams: dict, most: int = 1000) -> None:
+        """Handle the iopub messages already waiting (without blocking)."""
+        for _ in range(most):
+            if self._poll_iopub(0.0, self._serving, run, streams) == "empty":
+                return
+
+    # --- serving the judge -------------------------------------------------------------------
+
+    def open_channel(self, deadline: float, run: CellRun) -> None:
+        """Start ``cnnkit.grading.serve`` in the kernel and accept its connection."""
+        token = secrets.token_hex(16)
+        code = (
+            "__import__('cnnkit.grading', fromlist=['serve']).serve("
+            f"{str(self.serve_path)!r}, {token!r})"
+        )
+        self._serving = self.client.execute(code, silent=True, store_history=False)
+        self._serve_run = run
+        self.listener.settimeout(0.2)
+        end = min(time.monotonic() + 30, deadline)
+        while time.monotonic() < end:
+            if self.box.reason or not self.box.alive():
+                raise Stop("")
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                self._drain(run, {})
+                continue
+            connection.settimeout(10)
+            try:
+                hello = json.loads(recv_frame(connection, 1024))
+            except (OSError, ValueError):
+                connection.close()
+                continue
+            if hello.get("hello") == token:
+                self.channel = connection
+                return
+            connection.close()
+        raise Stop("the kernel did not answer the tests (it may be busy or broken)")
+
+    def request(self, payload: bytes, timeout: float, deadline: float, run: CellRun) -> bytes:
+        """Send one request of the judge to the kernel and return its reply (untrusted bytes).
+
+        Past ``timeout`` the kernel is interrupted (the reply then says so); if it does not answer
+        within the grace period after that, it is killed (Stop).
+        """
+        send_frame(self.channel, payload)
+        end = min(time.monotonic() + timeout, deadline)
+        interrupted_at = None
+        streams: dict[str, dict] = {}
+        while True:
+            if self.box.reason or not self.box.alive():
+                raise Stop("")
+            ready, _, _ = select.select([self.channel], [], [], 0.05)
+            if ready:
+                self.channel.settimeout(60)
+                try:
+                    return recv_frame(self.channel)
+                except (OSError, ValueError) as error:
+                    self.box.kill(f"it broke the connection to the tests ({error})")
+                    raise Stop("") from error
+            self._drain(run, streams)
+            now = time.monotonic()
+            if interrupted_at is None and now > end:
+                if now >= deadline:
+                    self.box.kill("over_time")
+                    raise Stop("")
+                interrupted_at = now
+                self.box.interrupt()
+            elif interrupted_at is not None and now > interrupted_at + GRACE:
+                self.box.kill("cell_stuck")
+                raise Stop("")
+
+    def close_channel(self, deadline: float) -> None:
+        """Tell ``serve`` to return and wait for its reply (the kernel is then free again)."""
+        if self.channel is not None:
+            with contextlib.suppress(OSError):
+                send_frame(self.channel, b'{"op": "end"}')
+            self.channel.close()
+            self.channel = None
+        if self._serving is not None:
+            run = self._serve_run or CellRun()
+            self._wait_reply(self._serving, run, time.monotonic() + GRACE * 2, deadline)
+            self._serving = None
+
+    # --- outputs ---------------------------------------------------------------------------
+
+    def _handle(self, msg: dict, run: CellRun, streams: dict) -> str | None:
+        kind = msg.get("msg_type")
+        content = msg.get("content")
+        if not isinstance(content, dict):
+            return None
+        if kind == "status":
+            return "idle" if content.get("execution_state") == "idle" else None
+        if kind == "stream":
+            name = "stderr" if content.get("name") == "stderr" else "stdout"
+            text = content.get("text") if isinstance(content.get("text"), str) else ""
+            self._keep_stream(run, streams, name, text)
+        elif kind in ("display_data", "execute_result"):
+            data = content.get("data") if isinstance(content.get("data"), dict) else {}
+            kept = {m: data[m] for m in ("text/plain", "image/png") if isinstance(data.get(m), str)}
+            output = {"output_type": kind, "data": kept, "metadata": {}}
+            if kind == "execute_result":
+                output["execution_count"] = None
+            self._keep(run, output, _size(kept))
+        elif kind == "error":
+            run.ename = _text(content.get("ename"), 200)
+            run.evalue = _text(content.get("evalue"), 2000)
+            traceback = content.get("traceback") if isinstance(content.get("traceback"), list) else []
+            lines = [_text(line, 2000) for line in traceback[-30:]]
+            output = {"output_type": "error", "ename": run.ename, "evalue": run.evalue, "traceback": lines}
+            self._keep(run, output, sum(map(len, lines)) + len(run.evalue), always=True)
+        elif kind == "clear_output":
+            run.outputs = [o for o in run.outputs if o.get("output_type") == "error"]
+            streams.clear()
+        return None
+
+    def _keep(self, run: CellRun, output: dict, size: int, always: bool = False) -> None:
+        limits = self.limits
+        if not always and (
+            self.kept + size > limits.output_keep_bytes or run.kept + size > limits.output_cell_bytes
+        ):
+            self._mark_truncated(run)
+            return
+        self.kept += size
+        run.kept += size
+        run.outputs.append(output)
+
+    def _mark_truncated(self, run: CellRun) -> None:
+        self.truncated = True
+        if not any(o.get("_autograder") for o in run.outputs):
+            note = "\n[autograder] output cut here: the limit was reached\n"
+            run.outputs.append({"output_type": "stream", "name": "stdout", "text": note, "_autograder": True})
+
+    def _keep_stream(self, run: CellRun, streams: dict, name: str, text: str) -> None:
+        if not text:
+            return
+        room = min(self.limits.output_cell_bytes - run.kept, self.limits.output_keep_bytes - self.kept)
+        piece = text[: max(0, room)]
+        if piece:
+            output = streams.get(name)
+            if output is None:
+                output = streams[name] = {"output_type": "stream", "name": name, "text": ""}
+                run.outputs.append(output)
+            output["text"] += piece
+            self.kept += len(piece)
+            run.kept += len(piece)
+        if len(piece) < len(text):
+            self._mark_truncated(run)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.client.stop_channels()
+        with contextlib.suppress(Exception):
+            self.listener.close()
+
+
+def _text(value, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
+
+
+def _size(value) -> int:
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, dict):
+        return sum(_size(v) for v in value.values()) + 16
+    if isinstance(value, list):
+        return sum(_size(v) for v in value) + 16
+    return 16
+
+
+def stop_reason(reason: str, code: int | None, limits: Limits) -> str:
+    """Why the kernel stopped, in plain words (deterministic: no measured values)."""
+    if reason == "over_time":
+        return f"the notebook ran past its time limit of {limits.timeout:g} s"
+    if reason == "cell_stuck":
+        return f"a cell ran past the {limits.cell_timeout:g} s limit and did not stop when interrupted"
+    if reason == "flood":
+        return f"it printed more than {limits.output_flood_bytes / 2**20:g} MB of output"
+    if reason:
+        return reason
+    if code is None:
+        return "the kernel stopped answering"
+    if code >= 128:
+        number = code - 128
+        name = signal.Signals(number).name if number in signal.valid_signals() else str(number)
+        if number == signal.SIGXCPU:
+            return "it used up its CPU time"
+        if number == signal.SIGXFSZ:
+            return "it wrote a file larger than the limit"
+        return f"the kernel was killed by signal {name}"
+    if code == sandbox.SETUP_FAILED:
+        return "the kernel could not be started"
+    return f"the kernel exited (exit code {code}): the notebook ended its own process"
