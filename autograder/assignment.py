@@ -100,6 +100,18 @@ def used_names(source: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
+def imported_modules(source: str) -> set[str]:
+    """The modules a cell imports (anywhere in it)."""
+    tree = _tree(source)
+    found = set()
+    for node in ast.walk(tree) if tree else []:
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module)
+    return found
+
+
 def docstring(source: str) -> str:
     tree = _tree(visible_part(source))
     text = ast.get_docstring(tree) if tree else None
@@ -209,6 +221,7 @@ class Assignment:
             "helper_names": list(self.helper_names),
             "forbid": {name: list(modules) for name, modules in self.forbid.items()},
             "student_cells": [list(cell) for cell in student_cells],
+            "preload": sorted({m for c in self.of_role("judge", "test") for m in imported_modules(c.source)}),
         }
 
     def test_message(self, grade_id: str) -> dict:

@@ -92,6 +92,7 @@ class Execution:
     stop_why: str = ""
     truncated: bool = False
     isolation: dict | None = None
+    timeline: list[str] | None = None  # seconds since the start, for the log
 
 
 def execute(plan: assemble.Plan, settings: Settings, job_dir: Path, result: events.Result) -> Execution:
@@ -99,27 +100,36 @@ def execute(plan: assemble.Plan, settings: Settings, job_dir: Path, result: even
     limits, assignment = settings.limits, settings.assignment
     kernel = Kernel(Box(job_dir, job_dir / "k", limits, settings.isolation), limits)
     judge = JudgeProcess(Box(job_dir, job_dir / "j", limits, settings.isolation), limits)
-    execution = Execution(runs={})
-    deadline = time.monotonic() + limits.timeout
+    execution = Execution(runs={}, timeline=[])
+    start = time.monotonic()
+    deadline = start + limits.timeout
+
+    def mark(what: str) -> None:
+        execution.timeline.append(f"{time.monotonic() - start:7.2f} s  {what}")
+
     current = None
     try:
         kernel.start()
         judge.start()
+        judge.connect(assignment.judge_setup(plan.kernel_code()), deadline)
+        mark("judge started (it runs its helpers and checks the source meanwhile)")
         try:
             kernel.wait_ready(deadline)
         except Stop as stop:
             raise JudgeFailed(str(stop) or "the kernel did not start") from None
-        judge.connect(assignment.judge_setup(plan.kernel_code()), deadline)
+        mark("kernel ready")
         for index, cell in enumerate(plan.cells):
             current = index
             if cell.where == "kernel" and cell.source.strip():
                 execution.runs[index] = kernel.execute(cell.source, deadline)
+                mark(f"{cell.label}: {execution.runs[index].status}")
             elif cell.where == "judge":
                 run = execution.runs[index] = CellRun(status="ok")
                 outcome = judge.run_test(assignment.test_message(cell.grade_id), kernel, deadline, run)
                 result.verdicts[cell.grade_id] = events.Verdict(
                     cell.grade_id, float(outcome["score"]), cell.points, outcome["outcome"], outcome["reason"]
                 )
+                mark(f"{cell.label}: {outcome['outcome']}")
                 if judge.kernel_stopped:
                     raise Stop("")
         current = None
@@ -168,7 +178,7 @@ def _grade(job: dict, settings: Settings, result: events.Result) -> None:
         execution = execute(plan, settings, job_dir, result)
     except JudgeFailed as error:
         result.events, result.verdicts = [events.CouldNotGrade(f"grader error ({error})", retry=True)], {}
-        _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log")
+        _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log", [])
         return
     for index, cell in enumerate(plan.cells):  # the tests the notebook never reached
         if cell.kind == "test" and cell.grade_id not in result.verdicts:
@@ -183,7 +193,7 @@ def _grade(job: dict, settings: Settings, result: events.Result) -> None:
     if (execution.isolation or {}).get("mode") != "namespaces":
         result.notes.append("graded without isolation (see the grader's first line)")
     result.needs_manual_grading = [c.grade_id for c in plan.cells if c.kind == "manual" and c.answered]
-    _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log")
+    _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log", execution.timeline)
     feedback = settings.output / "feedback" / f"{result.student_id}.html"
     report.write_atomic(feedback, report.page(result, plan, assignment))
     result.feedback = str(feedback.relative_to(settings.output))
@@ -191,8 +201,8 @@ def _grade(job: dict, settings: Settings, result: events.Result) -> None:
     report.write_atomic(settings.output / "notebooks" / f"{result.student_id}.ipynb", nbformat.writes(graded))
 
 
-def _save_log(job_dir: Path, target: Path) -> None:
-    parts = []
+def _save_log(job_dir: Path, target: Path, timeline: list[str]) -> None:
+    parts = [f"--- timeline ---\n" + "\n".join(timeline)] if timeline else []
     for name in ("kernel-launcher.log", "kernel.log", "judge-launcher.log", "judge.log"):
         path = job_dir / name
         if path.is_file():

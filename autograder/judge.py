@@ -18,6 +18,7 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import importlib
 import inspect
 import json
 import linecache
@@ -312,7 +313,11 @@ def main(argv: list[str]) -> int:
     send_frame(sock, json.dumps({"hello": token}).encode())
     setup = json.loads(recv_frame(sock))
     judge = Judge(sock, setup)
-    send_frame(sock, json.dumps({"op": "ready", "error": judge.run_helpers(setup["helpers"])}).encode())
+    error = judge.run_helpers(setup["helpers"])
+    for module in setup.get("preload", []):  # what the tests import: now, while the kernel works
+        with contextlib.suppress(Exception):
+            importlib.import_module(module)
+    send_frame(sock, json.dumps({"op": "ready", "error": error}).encode())
     while True:
         try:
             message = json.loads(recv_frame(sock))
@@ -356,9 +361,10 @@ class JudgeProcess:
         self.box.start(argv, env, "judge", extra_readonly=[str(ROOT / "autograder")])
 
     def connect(self, setup: dict, deadline: float) -> None:
-        """Accept the judge's connection, send the set-up, wait until its helpers have run."""
+        """Accept the judge's connection and send the set-up; the judge then runs its helpers while
+        the kernel runs the student's first cells (``run_test`` waits until they are done)."""
         self.listener.settimeout(0.5)
-        end = min(time.monotonic() + self.startup, deadline)
+        end = self.ready_by = min(time.monotonic() + self.startup, deadline)
         while self.sock is None:
             if time.monotonic() > end or not self.box.alive():
                 raise JudgeFailed("the judge did not start")
@@ -373,11 +379,15 @@ class JudgeProcess:
             else:
                 connection.close()
         send_frame(self.sock, json.dumps(setup).encode())
-        ready = self._receive(end)
+        self.ready = False
+
+    def _wait_ready(self) -> None:
+        ready = self._receive(self.ready_by)
         if ready.get("op") != "ready":
             raise JudgeFailed("the judge did not get ready")
         if ready.get("error"):
             raise JudgeFailed(f"a judge cell failed: {ready['error']}")
+        self.ready = True
 
     def _receive(self, end: float) -> dict:
         while True:
@@ -396,6 +406,8 @@ class JudgeProcess:
         """One test cell in the judge; the kernel answers its requests (outputs go to ``run``)."""
         from autograder.run import Stop
 
+        if not self.ready:
+            self._wait_ready()
         start = time.monotonic()
         cell_end = min(start + self.limits.cell_timeout, deadline)
         send_frame(self.sock, json.dumps({"op": "test", **test}).encode())

@@ -265,11 +265,11 @@ def check(program: Program, name: str, forbid, helpers: set[str]) -> Finding | N
     ``forbid``: dotted module names; ``helpers``: names only the test helpers define.
     """
     forbid = tuple(forbid)
-    if name not in program.definitions:
-        return None  # not defined at all: the tests fail on their own
-    if program.dynamic:
+    if program.dynamic:  # could bind or rebind any name, this one included
         construct, cell, line = program.dynamic[0]
         return Finding("uncheckable", name, construct, name, cell, line)
+    if name not in program.definitions:
+        return None  # not defined at all: the tests fail on their own
     seen: set[str] = set()
     queue = [name]
     while queue:
@@ -284,21 +284,35 @@ def check(program: Program, name: str, forbid, helpers: set[str]) -> Finding | N
     return None
 
 
+def _check_module(module: str, graded: str, via: str, cell: str, line: int, forbid) -> Finding | None:
+    if module.startswith("."):
+        return Finding("uncheckable", graded, f"the relative import {module}", via, cell, line)
+    if _matches(module, forbid):
+        return Finding("forbidden", graded, module, via, cell, line)
+    top = module.split(".")[0]
+    if top in UNFOLLOWABLE_MODULES:
+        return Finding("uncheckable", graded, f"the module {module}", via, cell, line)
+    if _not_a_library(top):
+        return Finding("uncheckable", graded, f"the module {top} (not an installed library)", via, cell, line)
+    return None
+
+
 def _check_definition(program, graded, current, definition, forbid, helpers, queue):
     cell, node = definition.cell, definition.node
     if definition.module is not None:
-        module = definition.module
-        if module.startswith("."):
-            return Finding("uncheckable", graded, f"the relative import {module}", current, cell, node.lineno)
-        hit = _matches(module, forbid)
-        if hit:
-            return Finding("forbidden", graded, module, current, cell, node.lineno)
-        top = module.split(".")[0]
-        if top in UNFOLLOWABLE_MODULES:
-            return Finding("uncheckable", graded, f"the module {module}", current, cell, node.lineno)
-        if _not_a_library(top):
-            return Finding("uncheckable", graded, f"the module {top} (not an installed library)", current, cell, node.lineno)
-        return None
+        return _check_module(definition.module, graded, current, cell, node.lineno, forbid)
+    for sub in ast.walk(node):  # imports inside functions (or compound statements) reach too
+        if isinstance(sub, ast.Import):
+            modules = [alias.name for alias in sub.names]
+        elif isinstance(sub, ast.ImportFrom):
+            base = "." * sub.level + (sub.module or "")
+            modules = [f"{base}.{alias.name}" if alias.name != "*" else base for alias in sub.names]
+        else:
+            continue
+        for module in modules:
+            found = _check_module(module, graded, current, cell, sub.lineno, forbid)
+            if found:
+                return found
     names, paths = _references(node)
     for root, path, line in paths:
         if path == "<computed>" or any(part in UNFOLLOWABLE_ATTRIBUTES for part in path.split(".")):

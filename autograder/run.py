@@ -436,6 +436,7 @@ class Kernel:
                     self.box.kill("over_time")
                     raise Stop("")
                 interrupted_at = now
+                run.status = "interrupted"
                 self.box.interrupt()
             elif interrupted_at is not None and now > interrupted_at + GRACE:
                 self.box.kill("cell_stuck")
