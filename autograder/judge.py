@@ -26,12 +26,14 @@ import math
 import secrets
 import select
 import socket
+import struct
 import sys
 import textwrap
 import time
 import traceback
 from pathlib import Path
 
+from autograder.run import STARTUP_TIMEOUT, Stop, home_of, process_env
 from cnnkit import grading
 from cnnkit.grading import NotPlainData, StudentCodeError, recv_frame, send_frame
 
@@ -116,13 +118,17 @@ class Student:
         self.active = False  # lookups are refused while the judge cells run
 
     def request(self, message: dict) -> dict:
+        """Send one request (a small header for the grader, the body for the kernel); the reply."""
+        header = {"op": message["op"]}
         if self.limits:
-            message["timeout"] = max(0.0, min(self.limits) - time.monotonic())
-        send_frame(self.sock, json.dumps(message).encode())
+            header["timeout"] = max(0.0, min(self.limits) - time.monotonic())
+        head = json.dumps(header).encode()
+        body = grading.encode(message, plain=False)
+        send_frame(self.sock, struct.pack(">I", len(head)) + head + body)
         try:
-            reply = json.loads(recv_frame(self.sock))
-        except ValueError:
-            reply = {"kind": "error", "message": "the student's side sent something unreadable"}
+            reply = grading.decode(recv_frame(self.sock))
+        except (ValueError, TypeError, KeyError, struct.error):
+            reply = None
         if not isinstance(reply, dict):
             reply = {"kind": "error", "message": "the student's side sent something unreadable"}
         if reply.get("kind") == "stopped":
@@ -137,22 +143,14 @@ class Student:
         if kind == "callable":
             return StudentFunction(self, name)
         if kind == "value":
-            return self._value(reply.get("value"))
+            return reply.get("value")
         if kind == "object":
             return StudentObject(name, str(reply.get("type"))[:200])
         raise KeyError(name)  # missing, a module, or nonsense: a NameError in the test
 
-    def _value(self, node):
-        try:
-            return grading._decode(node, None)
-        except (ValueError, TypeError, KeyError) as error:
-            raise NotPlainData(f"the student's side sent malformed data ({error})") from None
-
     def call(self, name: str, args, kwargs):
-        payload = grading._encode([_prepare(list(args)), _prepare(dict(kwargs))])
-        reply = self.request(
-            {"op": "call", "name": name, "args": payload, "forbid": self.forbid.get(name, [])}
-        )
+        arguments = [_prepare(list(args)), _prepare(dict(kwargs))]
+        reply = self.request({"op": "call", "name": name, "args": arguments, "forbid": self.forbid.get(name, [])})
         return self._result(name, reply)
 
     def probe(self, target, function, args):
@@ -160,9 +158,9 @@ class Student:
         if not isinstance(name, str):
             raise TypeError("probe() reaches the student's functions and objects (by their names)")
         source = textwrap.dedent(inspect.getsource(function))
-        payload = grading._encode([_prepare(list(args)), {}])
-        message = {"op": "probe", "name": name, "function": function.__name__, "source": source}
-        return self._result(name, self.request({**message, "args": payload}))
+        message = {"op": "probe", "name": name, "function": function.__name__, "source": source,
+                   "args": [_prepare(list(args)), {}]}
+        return self._result(name, self.request(message))
 
     def _result(self, name: str, reply: dict):
         kind = reply.get("kind")
@@ -172,7 +170,7 @@ class Student:
         if reply.get("recorder_removed"):
             raise Blocked({"kind": "recorder", "name": name})
         if kind == "returned":
-            return self._value(reply.get("value"))
+            return reply.get("value")
         if kind == "raised":
             raise _student_error(name, reply)
         if kind == "not plain":
@@ -306,6 +304,11 @@ class Judge:
         return {"score": points, "outcome": "passed", "reason": {}}
 
 
+def _send_header(sock: socket.socket, header: dict) -> None:
+    head = json.dumps(header).encode()
+    send_frame(sock, struct.pack(">I", len(head)) + head)
+
+
 def main(argv: list[str]) -> int:
     path, token = argv
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -317,7 +320,7 @@ def main(argv: list[str]) -> int:
     for module in setup.get("preload", []):  # what the tests import: now, while the kernel works
         with contextlib.suppress(Exception):
             importlib.import_module(module)
-    send_frame(sock, json.dumps({"op": "ready", "error": error}).encode())
+    _send_header(sock, {"op": "ready", "error": error})
     while True:
         try:
             message = json.loads(recv_frame(sock))
@@ -325,8 +328,7 @@ def main(argv: list[str]) -> int:
             return 0
         if message.get("op") != "test":
             return 0
-        result = judge.run_test(message)
-        send_frame(sock, json.dumps({"op": "result", **result}).encode())
+        _send_header(sock, {"op": "result", **judge.run_test(message)})
 
 
 # --- the grader's side ----------------------------------------------------------------------------
@@ -340,15 +342,11 @@ class JudgeProcess:
     """Start the judge in its sandbox, hand it the tests, relay its requests to the kernel."""
 
     def __init__(self, box, limits):
-        from autograder.run import STARTUP_TIMEOUT
-
         self.box, self.limits, self.startup = box, limits, STARTUP_TIMEOUT
         self.sock: socket.socket | None = None
         self.kernel_stopped = False
 
     def start(self) -> None:
-        from autograder.run import home_of, process_env
-
         self.token = secrets.token_hex(16)
         self.box.run_dir.mkdir(parents=True)
         path = self.box.run_dir / "judge.sock"
@@ -382,14 +380,15 @@ class JudgeProcess:
         self.ready = False
 
     def _wait_ready(self) -> None:
-        ready = self._receive(self.ready_by)
+        ready, _ = self._receive(self.ready_by)
         if ready.get("op") != "ready":
             raise JudgeFailed("the judge did not get ready")
         if ready.get("error"):
             raise JudgeFailed(f"a judge cell failed: {ready['error']}")
         self.ready = True
 
-    def _receive(self, end: float) -> dict:
+    def _receive(self, end: float) -> tuple[dict, bytes]:
+        """The judge's next frame: its header (what the grader reads) and body (for the kernel)."""
         while True:
             if not self.box.alive():
                 raise JudgeFailed("the judge stopped")
@@ -400,37 +399,38 @@ class JudgeProcess:
             ready, _, _ = select.select([self.sock], [], [], min(left, 0.5))
             if ready:
                 self.sock.settimeout(60)
-                return json.loads(recv_frame(self.sock))
+                frame = recv_frame(self.sock)
+                (size,) = struct.unpack(">I", frame[:4])
+                return json.loads(frame[4 : 4 + size]), frame[4 + size :]
 
     def run_test(self, test: dict, kernel, deadline: float, run) -> dict:
         """One test cell in the judge; the kernel answers its requests (outputs go to ``run``)."""
-        from autograder.run import Stop
-
         if not self.ready:
             self._wait_ready()
         start = time.monotonic()
         cell_end = min(start + self.limits.cell_timeout, deadline)
         send_frame(self.sock, json.dumps({"op": "test", **test}).encode())
         serving = False
+        stopped = grading.encode({"kind": "stopped"})
         try:
             while True:
-                message = self._receive(cell_end + JUDGE_SLACK)
-                if message.get("op") == "result":
-                    return message
+                header, body = self._receive(cell_end + JUDGE_SLACK)
+                if header.get("op") == "result":
+                    return header
                 if self.kernel_stopped:
-                    reply = b'{"kind": "stopped"}'
+                    reply = stopped
                 else:
                     try:
                         if not serving:
                             kernel.open_channel(deadline, run)
                             serving = True
                         left = cell_end - time.monotonic()
-                        wanted = message.get("timeout")
+                        wanted = header.get("timeout")
                         timeout = left if wanted is None else min(float(wanted), left)
-                        reply = kernel.request(json.dumps(message).encode(), max(timeout, 0.0), deadline, run)
+                        reply = kernel.request(body, max(timeout, 0.0), deadline, run)
                     except Stop:
                         self.kernel_stopped = True
-                        reply = b'{"kind": "stopped"}'
+                        reply = stopped
                 send_frame(self.sock, reply)
         finally:
             run.seconds = time.monotonic() - start

@@ -9,7 +9,6 @@ NumPy arrays. ``to_plain`` says what counts; ``encode``/``decode`` carry it with
 
 from __future__ import annotations
 
-import base64
 import builtins
 import contextlib
 import json
@@ -71,7 +70,11 @@ def to_plain(value, depth: int = 0):
     raise NotPlainData(f"a {type(value).__module__}.{type(value).__qualname__}")
 
 
-def _encode(value, depth: int = 0):
+MAGIC = b"PLN1"
+
+
+def _pack(value, buffers: list, depth: int = 0):
+    """The JSON skeleton of a plain value; array and bytes data go to ``buffers`` (no base64)."""
     import numpy as np
 
     if depth > MAX_DEPTH:
@@ -83,33 +86,42 @@ def _encode(value, depth: int = 0):
     if type(value) is complex:
         return {"t": "complex", "v": [repr(value.real), repr(value.imag)]}
     if type(value) is bytes:
-        return {"t": "bytes", "v": base64.b64encode(value).decode()}
+        buffers.append(value)
+        return {"t": "bytes", "b": len(buffers) - 1}
     if type(value) is list:
-        return [_encode(item, depth + 1) for item in value]
+        return [_pack(item, buffers, depth + 1) for item in value]
     if type(value) is tuple:
-        return {"t": "tuple", "v": [_encode(item, depth + 1) for item in value]}
+        return {"t": "tuple", "v": [_pack(item, buffers, depth + 1) for item in value]}
     if type(value) is dict:
-        return {"t": "dict", "v": [[_encode(k, depth + 1), _encode(v, depth + 1)] for k, v in value.items()]}
+        return {"t": "dict", "v": [[_pack(k, buffers, depth + 1), _pack(v, buffers, depth + 1)] for k, v in value.items()]}
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value)
         if array.dtype.kind not in ARRAY_KINDS:
             raise NotPlainData(f"a NumPy array of dtype {array.dtype}")
+        buffers.append(np.ascontiguousarray(array).tobytes())
         kind = "scalar" if isinstance(value, np.generic) else "array"
-        data = np.ascontiguousarray(array).tobytes()
-        return {"t": kind, "dtype": array.dtype.str, "shape": list(array.shape),
-                "v": base64.b64encode(data).decode()}
+        return {"t": kind, "dtype": array.dtype.str, "shape": list(array.shape), "b": len(buffers) - 1}
     reference = getattr(value, "_cnnkit_reference", None)
     if isinstance(reference, str):  # a student name the judge passes back to the student's side
         return {"t": "ref", "v": reference}
     raise NotPlainData(f"a {type(value).__module__}.{type(value).__qualname__}")
 
 
-def encode(value) -> bytes:
-    """Plain data as JSON bytes (no pickle); raise NotPlainData for anything else."""
-    return json.dumps(_encode(to_plain(value))).encode()
+def encode(value, *, plain: bool = True) -> bytes:
+    """Plain data as bytes (a JSON skeleton, then the raw array buffers; never pickle).
+
+    Raise NotPlainData for anything else. ``plain=False`` skips the conversion of tensors (the
+    judge's own arguments, which may hold references to the student's names).
+    """
+    buffers: list[bytes] = []
+    skeleton = json.dumps(_pack(to_plain(value) if plain else value, buffers)).encode()
+    parts = [MAGIC, struct.pack(">II", len(skeleton), len(buffers)), skeleton]
+    for buffer in buffers:
+        parts += [struct.pack(">Q", len(buffer)), buffer]
+    return b"".join(parts)
 
 
-def _decode(node, resolve, depth: int = 0):
+def _unpack(node, buffers: list, resolve, depth: int = 0):
     import numpy as np
 
     if depth > MAX_DEPTH:
@@ -117,7 +129,7 @@ def _decode(node, resolve, depth: int = 0):
     if node is None or type(node) in (bool, int, float, str):
         return node
     if type(node) is list:
-        return [_decode(item, resolve, depth + 1) for item in node]
+        return [_unpack(item, buffers, resolve, depth + 1) for item in node]
     if type(node) is not dict or not isinstance(node.get("t"), str):
         raise ValueError(f"unexpected {type(node).__name__} in plain data")
     tag, body = node["t"], node.get("v")
@@ -125,23 +137,26 @@ def _decode(node, resolve, depth: int = 0):
         return float(body)
     if tag == "complex" and type(body) is list and len(body) == 2:
         return complex(float(body[0]), float(body[1]))
-    if tag == "bytes" and type(body) is str:
-        return base64.b64decode(body, validate=True)
     if tag == "tuple" and type(body) is list:
-        return tuple(_decode(item, resolve, depth + 1) for item in body)
+        return tuple(_unpack(item, buffers, resolve, depth + 1) for item in body)
     if tag == "dict" and type(body) is list:
-        pairs = [_decode(pair, resolve, depth + 1) for pair in body]
+        pairs = [_unpack(pair, buffers, resolve, depth + 1) for pair in body]
         if not all(type(pair) is list and len(pair) == 2 for pair in pairs):
             raise ValueError("malformed dict in plain data")
         return {key: val for key, val in pairs}
-    if tag in ("array", "scalar") and type(body) is str:
+    index = node.get("b")
+    if tag in ("bytes", "array", "scalar") and (type(index) is not int or not 0 <= index < len(buffers)):
+        raise ValueError("missing buffer in plain data")
+    if tag == "bytes":
+        return bytes(buffers[index])
+    if tag in ("array", "scalar"):
         dtype = np.dtype(str(node.get("dtype")))
         shape = node.get("shape")
         if dtype.kind not in ARRAY_KINDS or dtype.hasobject or not isinstance(shape, list):
             raise ValueError(f"array of dtype {dtype} in plain data")
         if not all(type(n) is int and n >= 0 for n in shape):
             raise ValueError("malformed array shape in plain data")
-        data = base64.b64decode(body, validate=True)
+        data = buffers[index]
         if len(data) != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
             raise ValueError("array data does not match its shape")
         array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
@@ -154,7 +169,23 @@ def _decode(node, resolve, depth: int = 0):
 def decode(data: bytes, resolve=None):
     """The value of ``encode``'s bytes; nothing but plain data can come out (``resolve`` maps the
     student references that only the judge sends)."""
-    return _decode(json.loads(data), resolve)
+    view = memoryview(data)
+    if bytes(view[:4]) != MAGIC or len(view) < 12:
+        raise ValueError("not plain data")
+    size, count = struct.unpack(">II", view[4:12])
+    offset = 12 + size
+    skeleton = json.loads(bytes(view[12:offset]))
+    buffers = []
+    for _ in range(count):
+        if offset + 8 > len(view):
+            raise ValueError("truncated plain data")
+        (length,) = struct.unpack(">Q", view[offset : offset + 8])
+        offset += 8
+        if offset + length > len(view):
+            raise ValueError("truncated plain data")
+        buffers.append(view[offset : offset + length])
+        offset += length
+    return _unpack(skeleton, buffers, resolve)
 
 
 # --- in the test cells ----------------------------------------------------------------------------
@@ -268,7 +299,7 @@ class _Server:
         if callable(value):
             return {"kind": "callable", "type": type(value).__name__}
         try:
-            return {"kind": "value", "value": _encode(to_plain(value))}
+            return {"kind": "value", "value": to_plain(value)}
         except NotPlainData as error:
             return {"kind": "object", "type": str(error)}
 
@@ -276,16 +307,14 @@ class _Server:
         op = request.get("op")
         if op == "read":
             return self.describe(request["name"])
-        args, kwargs = _decode(request["args"], self.lookup)
+        args, kwargs = request["args"]
         if op == "call":
             function = self.lookup(request["name"])
         elif op == "probe":
             scope = {"__builtins__": builtins}
-            code = compile(request["source"], "<test probe>", "exec")
-            exec(code, scope)  # the instructor's probe function (its source only)
-            target = self.lookup(request["name"])
+            exec(compile(request["source"], "<test probe>", "exec"), scope)  # the instructor's probe
             function = scope[request["function"]]
-            args = [target, *args]
+            args = [self.lookup(request["name"]), *args]
         else:
             return {"kind": "error", "message": f"unknown request {op!r}"}
         recorder = _Recorder(request.get("forbid") or ())
@@ -299,18 +328,30 @@ class _Server:
                 sys.setprofile(previous)
             if isinstance(error, KeyboardInterrupt):
                 return {"kind": "interrupted"}
-            return {"kind": "raised", "type": type(error).__qualname__,
-                    "builtin": _builtin_base(error), "message": str(error)[:2000],
-                    "ran": sorted(recorder.seen)}
+            return {"kind": "raised", "type": type(error).__qualname__, "builtin": _builtin_base(error),
+                    "message": _message(error), "ran": sorted(recorder.seen)}
         removed = bool(recorder.forbidden) and sys.getprofile() is not recorder
         if recorder.forbidden:
             sys.setprofile(previous)
-        reply = {"kind": "returned", "ran": sorted(recorder.seen), "recorder_removed": removed}
         try:
-            reply["value"] = _encode(to_plain(result))
+            value = to_plain(result)
         except NotPlainData as error:
-            reply = {**reply, "kind": "not plain", "type": str(error)}
-        return reply
+            return {"kind": "not plain", "type": str(error), "ran": sorted(recorder.seen)}
+        return {"kind": "returned", "value": value, "ran": sorted(recorder.seen), "recorder_removed": removed}
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return str(error)[:2000]
+    except Exception:  # noqa: BLE001 - a __str__ that fails
+        return "(the message could not be read)"
+
+
+def _reply(reply: dict) -> bytes:
+    try:
+        return encode(reply)
+    except NotPlainData as error:  # e.g. a value that is plain on the surface only
+        return encode({"kind": "not plain", "type": str(error)})
 
 
 def serve(path: str, token: str) -> None:
@@ -323,18 +364,19 @@ def serve(path: str, token: str) -> None:
         send_frame(sock, json.dumps({"hello": token}).encode())
         while True:
             try:
-                request = json.loads(recv_frame(sock))
+                frame = recv_frame(sock)
             except (ConnectionError, KeyboardInterrupt, ValueError):
                 return
-            if request.get("op") == "end":
-                return
             try:
-                reply = server.run(request)
+                request = decode(frame, server.lookup)
+                if not isinstance(request, dict) or request.get("op") == "end":
+                    return
+                reply = _reply(server.run(request))
             except KeyboardInterrupt:
-                reply = {"kind": "interrupted"}
-            except Exception as error:  # noqa: BLE001 - a bad request or unencodable data
-                reply = {"kind": "error", "message": f"{type(error).__name__}: {error}"[:2000]}
+                reply = encode({"kind": "interrupted"})
+            except Exception as error:  # noqa: BLE001 - a bad request, a name that is missing
+                reply = encode({"kind": "error", "message": f"{type(error).__name__}: {_message(error)}"})
             try:
-                send_frame(sock, json.dumps(reply).encode())
+                send_frame(sock, reply)
             except (OSError, KeyboardInterrupt):
                 return

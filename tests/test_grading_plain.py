@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 
 import numpy as np
 import pytest
@@ -90,21 +91,33 @@ def test_tensors_become_numpy_arrays():
     assert same(decode(encode({"x": torch.ones(2, requires_grad=True)})), {"x": np.ones(2, np.float32)})
 
 
+def packet(skeleton, *buffers: bytes) -> bytes:
+    head = json.dumps(skeleton).encode()
+    parts = [grading.MAGIC, struct.pack(">II", len(head), len(buffers)), head]
+    for buffer in buffers:
+        parts += [struct.pack(">Q", len(buffer)), buffer]
+    return b"".join(parts)
+
+
 @pytest.mark.parametrize(
-    "payload",
+    "data",
     [
-        {"t": "array", "dtype": "|O", "shape": [1], "v": "AAAAAAAAAAA="},
-        {"t": "array", "dtype": "<f4", "shape": [3], "v": "AAAAAA=="},
-        {"t": "array", "dtype": "<f4", "shape": [-1], "v": ""},
-        {"t": "pickle", "v": "gASVAAAA"},
-        {"t": "dict", "v": [[1]]},
-        {"t": "ref", "v": "x"},
-        {"not": "tagged"},
+        packet({"t": "array", "dtype": "|O", "shape": [1], "b": 0}, b"\0" * 8),
+        packet({"t": "array", "dtype": "<f4", "shape": [3], "b": 0}, b"\0" * 4),
+        packet({"t": "array", "dtype": "<f4", "shape": [-1], "b": 0}, b""),
+        packet({"t": "array", "dtype": "<f4", "shape": [1], "b": 1}, b"\0" * 4),
+        packet({"t": "pickle", "v": "gASVAAAA"}),
+        packet({"t": "dict", "v": [[1]]}),
+        packet({"t": "ref", "v": "x"}),
+        packet({"not": "tagged"}),
+        packet([1, 2])[:-1],
+        b"\x80\x04\x95pickle",
+        grading.encode(np.zeros(4))[:-3],
     ],
 )
-def test_malformed_or_unsafe_payloads_are_refused(payload):
+def test_malformed_or_unsafe_payloads_are_refused(data):
     with pytest.raises(ValueError):
-        decode(json.dumps(payload).encode())
+        decode(data)
 
 
 def test_probe_and_time_limit_run_locally_without_a_judge():
