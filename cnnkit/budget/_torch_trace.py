@@ -112,7 +112,7 @@ def _torch_module_kind(name: str, module):
     )
 
 
-def trace(module, input_shape=None) -> Budget:
+def trace(model, input_shape=None) -> Budget:
     """The budget of a PyTorch module; ``input_shape`` is one input's shape, e.g. (3, 224, 224)."""
     if input_shape is None:
         raise ValueError(
@@ -121,7 +121,7 @@ def trace(module, input_shape=None) -> Budget:
     shape = positive_ints(
         input_shape, "input_shape", what="a tuple of positive ints (no batch axis)"
     )
-    names = {m: n or type(module).__name__ for n, m in module.named_modules()}
+    names = {m: n or type(model).__name__ for n, m in model.named_modules()}
     leaves = {m for m in names if not list(m.children())}
     for m, name in names.items():
         if m not in leaves and list(m.parameters(recurse=False)):
@@ -129,7 +129,7 @@ def trace(module, input_shape=None) -> Budget:
                 f"layer {name!r} ({type(m).__name__}) holds parameters beside its submodules: "
                 "the calculator cannot tell what it computes with them"
             )
-    first = next(module.parameters(), None)
+    first = next(model.parameters(), None)
     x = torch.zeros(
         (1, *shape), **({} if first is None else {"dtype": first.dtype, "device": first.device})
     )
@@ -217,8 +217,8 @@ def trace(module, input_shape=None) -> Budget:
         for h in (m.register_forward_pre_hook(enter), m.register_forward_hook(leave))
     ]
     try:
-        with in_mode(module, training=False), torch.no_grad(), Operations():
-            output = module(x)
+        with in_mode(model, training=False), torch.no_grad(), Operations():
+            output = model(x)
     finally:
         for handle in handles:
             handle.remove()

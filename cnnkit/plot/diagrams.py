@@ -57,7 +57,7 @@ def draw_grid(
     ``draw_window``; the axes get y pointing down and equal aspect.
     """
     height, width = positive_int(height, "height"), positive_int(width, "width")
-    pads = (padding,) * 4 if is_int(padding) else tuple(padding)
+    pads = tuple(padding) if isinstance(padding, (tuple, list, np.ndarray)) else (padding,) * 4
     if len(pads) != 4 or not all(is_int(p) and p >= 0 for p in pads):
         raise ValueError(
             f"padding must be an int >= 0 or (top, bottom, left, right), got {padding!r}"
