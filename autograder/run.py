@@ -218,6 +218,9 @@ def process_env(limits: Limits, home: str) -> dict:
         "LC_ALL": "C.UTF-8",
         "PYTHONHASHSEED": "0",
         "PYTHONNOUSERSITE": "1",
+        # The course package is the repository's own cnnkit, the one the sandbox puts back (and the
+        # grader trusts), whatever an editable install of the virtual environment points at.
+        "PYTHONPATH": str(ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLCONFIGDIR": f"{home}/.config/matplotlib",
         "IPYTHONDIR": f"{home}/.ipython",

@@ -15,9 +15,11 @@ import time
 import torch
 import torchvision
 
-from cnnkit import models_torch, seed_everything
+import cnnkit.budget.torch
+import cnnkit.models.torch as models_torch
+from cnnkit import seed_everything
 from cnnkit.budget import MB, estimate
-from cnnkit.budget_measure import measure_peak_torch, measure_saved_tensors, to_torch
+from cnnkit.budget.torch import measure_saved_tensors
 
 EXERCISE2 = [  # seed exercise 2: three 3x3 conv layers, stride 2, "same", 100/200/400 maps, ReLU
     {
@@ -35,7 +37,12 @@ EXERCISE2 = [  # seed exercise 2: three 3x3 conv layers, stride 2, "same", 100/2
 def networks():
     """(name, module, input shape, batch size) of the networks the issue names, plus torchvision's."""
     return [
-        ("seed exercise 2 (batch 50)", to_torch(EXERCISE2, (200, 300, 3)), (3, 200, 300), 50),
+        (
+            "seed exercise 2 (batch 50)",
+            cnnkit.budget.torch.build(EXERCISE2, (200, 300, 3)),
+            (3, 200, 300),
+            50,
+        ),
         ("Fashion-MNIST CNN (batch 64)", models_torch.fashion_mnist_cnn(), (1, 28, 28), 64),
         ("ResNet-34, course (batch 8)", models_torch.resnet34(), (3, 224, 224), 8),
         (
@@ -70,7 +77,7 @@ def main() -> None:
             )
         if device.type == "cuda":
             model.to(device)
-            peak = measure_peak_torch(model, inputs.to(device))
+            peak = cnnkit.budget.torch.measure_peak(model, inputs.to(device))
             computed = budget.training_memory(batch_size, optimizer="sgd").total
             print(
                 f"{'':<34}CUDA peak of one step: {peak / MB:.1f} MB; calculator (SGD): {computed / MB:.1f} MB"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 
+from cnnkit._checks import one_of
 from cnnkit.profile import get_profile
 
 
-def torch_device(prefer: str | None = None):
+def select_torch(prefer: str | None = None):
     """Return the best ``torch.device`` available: CUDA, then Apple MPS, then the CPU.
 
     ``prefer`` ("cuda", "mps" or "cpu") forces a choice; asking for one that is missing is an error.
@@ -18,9 +19,7 @@ def torch_device(prefer: str | None = None):
     mps = getattr(torch.backends, "mps", None)
     available["mps"] = bool(mps is not None and mps.is_available())
     if prefer is not None:
-        if prefer not in available:
-            raise ValueError(f"prefer must be 'cuda', 'mps' or 'cpu', got {prefer!r}")
-        if not available[prefer]:
+        if not available[one_of(prefer, ("cuda", "mps", "cpu"), "prefer")]:
             raise RuntimeError(f"PyTorch cannot see a {prefer!r} device on this machine")
         return torch.device(prefer)
     for name in ("cuda", "mps", "cpu"):
@@ -29,11 +28,12 @@ def torch_device(prefer: str | None = None):
     raise AssertionError("unreachable: the CPU is always available")
 
 
-def tf_devices(memory_growth: bool = True) -> list[str]:
-    """Return TensorFlow's GPU names (empty on a CPU-only machine).
+def select_keras(memory_growth: bool = True) -> list[str]:
+    """Return the GPU names that TensorFlow, Keras's backend, can see (empty on a CPU-only machine).
 
-    With ``memory_growth`` TensorFlow allocates GPU memory as it needs it instead of taking it all,
-    so that PyTorch can share the GPU in the same notebook. Call it before the first TF operation.
+    Keras places its work on the first GPU by itself: there is no device to pass around. With
+    ``memory_growth`` TensorFlow allocates GPU memory as it needs it instead of taking it all, so
+    that PyTorch can share the GPU in the same notebook. Call it before the first TF operation.
     """
     import tensorflow as tf
 
@@ -59,7 +59,7 @@ def set_mixed_precision(enabled: bool):
         return contextlib.nullcontext()
     import torch
 
-    device = torch_device()
+    device = select_torch()
     dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
     return torch.autocast(device_type=device.type, dtype=dtype)
 
@@ -70,11 +70,11 @@ def describe() -> str:
     import tensorflow as tf
     import torch
 
-    gpus = tf_devices()
+    gpus = select_keras()
     tf_part = f"TensorFlow {tf.__version__} (Keras {keras.__version__}) on " + (
         ", ".join(gpus) if gpus else "CPU"
     )
-    device = torch_device()
+    device = select_torch()
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type.upper()
     torch_part = f"PyTorch {torch.__version__} on {name}"
     return f"{tf_part} | {torch_part} | profile: {get_profile()}"

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cnnkit._checks import positive_int, positive_ints
+from cnnkit.conv import conv_output_size, kernel_span
+
 _KEYS = ("kernel_size", "stride", "dilation")
+_CHW, _HWC = "(channels, height, width), no batch axis", "(height, width, channels), no batch axis"
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,6 @@ class LayerField:
     jump: int
     start: float
     output_size: int | None = None  # only when the input size is known
-
-
-def _positive_int(value, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return int(value)
 
 
 def _parse_layer(index: int, layer) -> tuple[str, int, int, int]:
@@ -68,7 +66,7 @@ def _parse_layer(index: int, layer) -> tuple[str, int, int, int]:
     else:
         raise ValueError(f"{where} must be a tuple or a dict, got {type(layer).__name__}")
     kernel_size, stride, dilation = (
-        _positive_int(value, f"{where} {key}") for key, value in zip(_KEYS, values, strict=True)
+        positive_int(value, f"{where} {key}") for key, value in zip(_KEYS, values, strict=True)
     )
     return name, kernel_size, stride, dilation
 
@@ -82,22 +80,23 @@ def receptive_fields(layers, input_size: int | None = None) -> list[LayerField]:
     """
     if isinstance(layers, (str, bytes, dict)) or not hasattr(layers, "__iter__"):
         raise ValueError(f"layers must be a sequence of layer descriptions, got {layers!r}")
-    size = None if input_size is None else _positive_int(input_size, "input_size")
+    size = None if input_size is None else positive_int(input_size, "input_size")
     field, jump, start = 1, 1, 0.0
     records = []
     for index, layer in enumerate(layers):
         name, kernel_size, stride, dilation = _parse_layer(index, layer)
-        span = dilation * (kernel_size - 1) + 1  # the kernel's extent, holes included
+        span = kernel_span(kernel_size, dilation)  # the kernel's extent, holes included
         field += (span - 1) * jump
         start += (span - 1) / 2 * jump
         jump *= stride
         if size is not None:
-            if size < span:
+            try:
+                size = conv_output_size(size, kernel_size, stride, "valid", dilation)
+            except ValueError as error:  # the kernel is wider than what reaches this layer
                 raise ValueError(
                     f"input_size={input_size} is too small: {name} gets {size} pixels "
                     f"but its kernel spans {span}"
-                )
-            size = (size - span) // stride + 1
+                ) from error
         records.append(
             LayerField(index, name, kernel_size, stride, dilation, field, jump, start, size)
         )
@@ -119,13 +118,6 @@ def _extent(gradient: np.ndarray) -> tuple[int, int]:
     return int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)
 
 
-def _check_shape(input_shape, layout: str) -> tuple[int, int, int]:
-    shape = tuple(input_shape)
-    if len(shape) != 3:
-        raise ValueError(f"input_shape must be {layout} (no batch axis), got {shape!r}")
-    return tuple(_positive_int(value, "input_shape entries") for value in shape)
-
-
 def measure_receptive_field_torch(model, input_shape) -> tuple[int, int]:
     """Measure (height, width) of the receptive field of a central output neuron of a PyTorch model.
 
@@ -135,13 +127,15 @@ def measure_receptive_field_torch(model, input_shape) -> tuple[int, int]:
     """
     import torch
 
-    x = torch.ones((1, *_check_shape(input_shape, "(channels, height, width)")), requires_grad=True)
+    x = torch.ones(
+        (1, *positive_ints(input_shape, "input_shape", length=3, what=_CHW)), requires_grad=True
+    )
     y = model(x)  # (1, channels, height, width)
     y[0, :, y.shape[2] // 2, y.shape[3] // 2].sum().backward()
     return _extent(x.grad[0].abs().sum(dim=0).numpy())
 
 
-def measure_receptive_field_tf(model, input_shape) -> tuple[int, int]:
+def measure_receptive_field_keras(model, input_shape) -> tuple[int, int]:
     """Measure (height, width) of the receptive field of a central output neuron of a Keras model.
 
     ``input_shape`` is ``(height, width, channels)``; the same conditions as for
@@ -149,7 +143,7 @@ def measure_receptive_field_tf(model, input_shape) -> tuple[int, int]:
     """
     import tensorflow as tf
 
-    x = tf.ones((1, *_check_shape(input_shape, "(height, width, channels)")))
+    x = tf.ones((1, *positive_ints(input_shape, "input_shape", length=3, what=_HWC)))
     with tf.GradientTape() as tape:
         tape.watch(x)
         y = model(x)  # (1, height, width, channels)

@@ -8,16 +8,18 @@ import sys
 
 import numpy as np
 
+from cnnkit._checks import non_negative_int
+
 
 def seed_everything(seed: int = 42, *, deterministic: bool = False) -> list[str]:
     """Seed every random number generator the course uses; return the names of those seeded.
 
     TensorFlow and PyTorch are seeded only if they are already imported, so call this after the
-    imports of the setup cell. With ``deterministic=True`` both frameworks are also asked for deterministic kernels,
-    which can be slower and makes some GPU operations raise an error instead of running.
+    imports of the setup cell. With ``deterministic=True`` both frameworks are also asked for
+    deterministic kernels, which can be slower and makes some GPU operations raise an error instead
+    of running.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    seed = non_negative_int(seed, "seed")
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)
     np.random.seed(seed)

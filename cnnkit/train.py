@@ -1,12 +1,17 @@
-"""One plain PyTorch training function with a progress bar, and a plot for Keras or PyTorch histories.
+"""The PyTorch training loop: ``fit`` with a progress bar, and ``evaluate``.
 
-``fit`` returns a history dict with the same keys as Keras's ``History.history`` (``loss``,
-``accuracy``, ``val_loss``, ``val_accuracy``), so ``plot_history`` draws both frameworks alike.
+PyTorch only, on purpose: Keras models train with their own ``compile`` and ``fit``. ``fit`` returns
+a history dict with the same keys as Keras's ``History.history`` (``loss``, ``accuracy``,
+``val_loss``, ``val_accuracy``), so ``cnnkit.plot.learning_curves`` draws both frameworks alike.
+Importing this module imports PyTorch.
 """
 
 from __future__ import annotations
 
-import math
+import torch
+from tqdm.auto import tqdm
+
+from cnnkit._checks import positive_int
 
 
 def _check_loader(name, loader):
@@ -20,8 +25,6 @@ def _check_loader(name, loader):
 
 def evaluate(model, loader, loss_fn, device=None) -> dict:
     """Mean loss and accuracy of ``model`` over ``loader``, without gradients, in eval mode."""
-    import torch
-
     _check_loader("loader", loader)
     device = device or next(model.parameters()).device
     model.eval()
@@ -55,11 +58,7 @@ def fit(
     any iterable). Accuracy assumes class logits in dimension 1. The progress bar shows the
     running loss and accuracy; pass ``progress=False`` for silent runs (tests, benchmarks).
     """
-    import torch
-    from tqdm.auto import tqdm
-
-    if not isinstance(num_epochs, int) or num_epochs < 1:
-        raise ValueError(f"num_epochs must be a positive int, got {num_epochs!r}")
+    num_epochs = positive_int(num_epochs, "num_epochs")
     _check_loader("train_loader", train_loader)
     _check_loader("val_loader", val_loader)
     device = torch.device(device) if device is not None else next(model.parameters()).device
@@ -100,39 +99,3 @@ def fit(
         if progress:
             print(line)
     return history
-
-
-def plot_history(history, title: str | None = None):
-    """Plot loss and accuracy curves of a Keras ``History`` or of the dict ``fit`` returns.
-
-    Returns the matplotlib Figure (two panels: loss, accuracy; validation curves dashed).
-    """
-    import matplotlib.pyplot as plt
-
-    curves = getattr(history, "history", history)
-    if not isinstance(curves, dict) or "loss" not in curves:
-        raise ValueError("history must be a Keras History or a dict with at least a 'loss' list")
-    metrics = [name for name in ("loss", "accuracy") if name in curves]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.5), squeeze=False)
-    for ax, name in zip(axes[0], metrics, strict=True):
-        epochs = range(1, len(curves[name]) + 1)
-        ax.plot(epochs, curves[name], marker="o", label=f"training {name}")
-        if f"val_{name}" in curves:
-            ax.plot(
-                epochs,
-                curves[f"val_{name}"],
-                marker="o",
-                linestyle="--",
-                label=f"validation {name}",
-            )
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(name)
-        ax.grid(True, alpha=0.3)
-        ax.legend()
-        finite = [value for value in curves[name] if math.isfinite(value)]
-        if name == "accuracy" and finite:
-            ax.set_ylim(0, 1.02)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    return fig

@@ -1,4 +1,4 @@
-"""Shared machinery of the per-chapter grading proofs (tests/test_grading_NN.py).
+"""The machinery of the chapters' grading proofs (data: tests/grading_cases; test: test_grading_proofs.py).
 
 Each proof takes the reference answers from the nbgrader source, makes wrong answers by changing a
 line or replacing a function, fills them into the generated student version, grades the whole
@@ -76,15 +76,3 @@ class Assignment:
         for student, row in graded.items():
             assert row["status"] == "graded", f"{student}: {row['status']}"
         return graded
-
-
-def points_by_cell(row: dict, points: dict[str, int]) -> dict[str, float]:
-    """The score of each autograded cell in one grades.csv row."""
-    return {grade_id: float(row[grade_id]) for grade_id in points}
-
-
-def expected_scores(points: dict[str, int], failing) -> dict[str, float]:
-    """Full points everywhere except 0 in the ``failing`` cells."""
-    return {
-        grade_id: 0.0 if grade_id in failing else float(value) for grade_id, value in points.items()
-    }

@@ -1,8 +1,11 @@
-"""cnnkit.blocks_* and cnnkit.models_*: chapter 4's blocks agree across Keras and PyTorch.
+"""cnnkit.blocks and cnnkit.models: chapter 4's blocks agree across Keras and PyTorch.
 
 Shapes, parameter counts (against the formulas, each other and torchvision), the residual unit's
-identity at a zero BatchNorm scale, and equal outputs once the Keras weights are copied to PyTorch.
+identity at a zero BatchNorm scale, equal outputs once the Keras weights are copied to PyTorch, and
+Keras layers that come back whole from their config.
 """
+
+import inspect
 
 import keras
 import numpy as np
@@ -10,10 +13,10 @@ import pytest
 import torch
 import torchvision
 
-from cnnkit import blocks_keras as bk
-from cnnkit import blocks_torch as bt
-from cnnkit import models_keras as mk
-from cnnkit import models_torch as mt
+import cnnkit.blocks.keras as bk
+import cnnkit.blocks.torch as bt
+import cnnkit.models.keras as mk
+import cnnkit.models.torch as mt
 
 RNG = np.random.default_rng(0)
 
@@ -95,7 +98,7 @@ CASES = {
         + (25 * 16 * 32 + 32) + (192 * 32 + 32),
     ),
     "separable conv": (
-        lambda: bk.SeparableConv2D(256, 3, padding="same"),
+        lambda: keras.layers.SeparableConv2D(256, 3, padding="same"),
         lambda: bt.SeparableConv2D(128, 256, 3, padding="same"), (8, 8, 128), (8, 8, 256),
         9 * 128 + 128 * 256 + 256,
     ),
@@ -181,7 +184,7 @@ def test_inception_module_computes_the_same_in_both_frameworks():
 
 def test_separable_conv_computes_the_same_in_both_frameworks():
     x = RNG.normal(size=(2, 7, 7, 8)).astype(np.float32)
-    layer = built(bk.SeparableConv2D(5, 3, padding="same"), (None, 7, 7, 8))
+    layer = built(keras.layers.SeparableConv2D(5, 3, padding="same"), (None, 7, 7, 8))
     module = bt.SeparableConv2D(8, 5, 3, padding="same")
     # Keras kernels: depthwise (3, 3, 8, 1), pointwise (1, 1, 8, 5), bias (5,)
     depthwise, pointwise, bias = (np.asarray(w) for w in layer.weights)
@@ -231,13 +234,32 @@ def test_fashion_mnist_cnn_has_the_same_parameters_in_both_frameworks():
     assert keras_model(x).shape == torch_model(to_nchw(x)).shape == (3, 10)
 
 
-def test_keras_blocks_survive_a_config_round_trip():
-    for layer in (
-        bk.ResidualUnit(32, strides=2), bk.BottleneckUnit(16, expansion=2), bk.SEBlock(8),
-        bk.InceptionModule(1, 2, 3, 4, 5, 6), bk.LocalResponseNormalization(2, 1.0, 2e-5, 0.75),
-    ):  # fmt: skip
-        clone = type(layer).from_config(layer.get_config())
-        assert clone.get_config() == layer.get_config()
+ROUND_TRIP = {  # every constructor argument away from its default, and the input to build on
+    "residual": (lambda: bk.ResidualUnit(24, strides=2), (2, 8, 8, 16)),
+    "bottleneck": (lambda: bk.BottleneckUnit(8, strides=2, expansion=2), (2, 8, 8, 12)),
+    "se": (lambda: bk.SEBlock(ratio=4), (2, 5, 5, 16)),
+    "inception": (lambda: bk.InceptionModule(1, 2, 3, 4, 5, 6), (2, 6, 6, 3)),
+    "lrn": (lambda: bk.LocalResponseNormalization(2, 2.0, 1e-3, 0.75), (2, 4, 4, 12)),
+}
+
+
+@pytest.mark.parametrize("block", list(ROUND_TRIP))
+def test_keras_blocks_come_back_whole_from_their_config(block):
+    make, input_shape = ROUND_TRIP[block]
+    layer = make()
+    config = layer.get_config()
+    arguments = inspect.signature(type(layer).__init__).parameters.values()
+    arguments = [a for a in arguments if a.name != "self" and a.kind != a.VAR_KEYWORD]
+    for argument in arguments:  # a forgotten key would come back as its default: test without them
+        assert argument.name in config, f"get_config forgets {argument.name!r}"
+        assert config[argument.name] != argument.default, f"give {argument.name!r} a non-default"
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    x = RNG.normal(size=input_shape).astype(np.float32) * 3
+    layer.build(input_shape)
+    clone.build(input_shape)
+    clone.set_weights(layer.get_weights())  # fails if a forgotten size changed a weight's shape
+    np.testing.assert_allclose(clone(x, training=False), layer(x, training=False), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

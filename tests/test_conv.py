@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import matplotlib
 import numpy as np
 import pytest
 
 from cnnkit.conv import (
-    Grid,
     conv_output_size,
     copy_conv2d_weights,
-    draw_grid,
-    draw_window,
+    kernel_span,
     kernel_to_tf_layout,
     kernel_to_torch_layout,
     pad_same_torch,
     same_padding,
 )
-
-matplotlib.use("Agg")
 
 
 @pytest.mark.parametrize(
@@ -58,6 +53,16 @@ def test_output_sizes_match_tensorflow_and_pytorch():
                         x_torch, torch.zeros(1, 1, 1, kernel), stride=stride, padding=(0, pad)
                     )
                     assert conv_output_size(size, kernel, stride, pad) == out.shape[3]
+
+
+def test_numpy_integers_are_sizes_too_and_bools_are_not():
+    sizes = np.array([13, 6, 5])  # e.g. read from an array of layer settings
+    assert conv_output_size(*sizes, "same") == 3 and same_padding(*sizes) == (1, 2)
+    assert kernel_span(np.int32(3), np.int64(2)) == 5
+    with pytest.raises(ValueError, match="kernel_size must be a positive int, got True"):
+        conv_output_size(10, True)
+    with pytest.raises(ValueError, match="padding must be 'same', 'valid' or an int >= 0"):
+        conv_output_size(10, 3, 1, False)
 
 
 def test_same_padding_puts_the_odd_zero_after():
@@ -141,23 +146,3 @@ def test_bad_input_gives_clear_errors():
         kernel_to_torch_layout(np.zeros((3, 3, 3)))
     with pytest.raises(ValueError, match="out, in, height, width"):
         kernel_to_tf_layout(np.zeros((3, 3)))
-
-
-def test_draw_grid_places_cells_and_windows():
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots()
-    grid = draw_grid(ax, 5, 7, padding=1, values=np.arange(35).reshape(5, 7), cmap="Blues")
-    assert isinstance(grid, Grid)
-    assert grid.corner(-1, -1) == (0.0, 0.0)  # the padded frame starts at the origin
-    assert grid.center(0, 0) == (1.5, 1.5)
-    assert len(ax.patches) == 7 * 9  # 35 cells and 28 padding cells
-    assert len(ax.texts) == 35
-    assert ax.yaxis_inverted()
-    draw_window(ax, grid, -1, -1, 3, 3)
-    assert len(ax.patches) == 7 * 9 + 2
-    with pytest.raises(ValueError, match="values must have shape"):
-        draw_grid(ax, 2, 2, values=np.zeros((3, 3)))
-    with pytest.raises(ValueError, match="top, bottom, left, right"):
-        draw_grid(ax, 2, 2, padding=(1, 2))
-    plt.close(fig)

@@ -1,10 +1,13 @@
-"""cnnkit.data: the genuine loaders on real offline files, labelled stand-ins, clear errors."""
+"""cnnkit.data: the genuine loaders on real offline files, labelled stand-ins, clear errors, and
+``cnnkit.data.keras.batches`` / ``cnnkit.data.torch.batches`` giving the same batches."""
 
 import numpy as np
 import pytest
 import tensorflow as tf
 import torch
 
+import cnnkit.data.keras
+import cnnkit.data.torch
 from cnnkit import data
 
 
@@ -19,15 +22,15 @@ def test_sample_images_are_the_real_photos_in_tf_layout():
 
 def test_layout_conversion_round_trip_and_bad_shapes():
     x = np.arange(2 * 5 * 7 * 3).reshape(2, 5, 7, 3)
-    chw = data.to_torch_layout(x)
+    chw = data.nhwc_to_nchw(x)
     assert chw.shape == (2, 3, 5, 7) and chw[1, 2, 4, 6] == x[1, 4, 6, 2]
-    np.testing.assert_array_equal(data.to_tf_layout(chw), x)
+    np.testing.assert_array_equal(data.nchw_to_nhwc(chw), x)
     with pytest.raises(
         ValueError, match=r"must be 4-D \(batch, height, width, channels\), got shape \(5, 7, 3\)"
     ):
-        data.to_torch_layout(x[0])
+        data.nhwc_to_nchw(x[0])
     with pytest.raises(ValueError, match="batch, channels, height, width"):
-        data.to_tf_layout(x[0])
+        data.nchw_to_nhwc(x[0])
 
 
 def test_mnist_offline_uses_the_real_test_set_as_a_labelled_stand_in(capsys):
@@ -91,17 +94,20 @@ def test_flower_photos_folder_reads_with_keras_and_torchvision():
     assert len(torch_set) == sum(len(batch[1]) for batch in keras_set) > 0
 
 
-def test_loaders_for_both_frameworks_agree():
+def test_batches_of_both_frameworks_agree():
     images = np.random.default_rng(0).integers(0, 256, size=(10, 6, 5), dtype=np.uint8)
     labels = np.arange(10) % 3
-    x_torch, y_torch = next(iter(data.to_torch_loader(images, labels, batch_size=4)))
-    x_tf, y_tf = next(iter(data.to_tf_dataset(images, labels, batch_size=4)))
+    x_torch, y_torch = next(iter(cnnkit.data.torch.batches(images, labels, batch_size=4)))
+    x_tf, y_tf = next(iter(cnnkit.data.keras.batches(images, labels, batch_size=4)))
     assert tuple(x_torch.shape) == (4, 1, 6, 5) and x_torch.dtype == torch.float32
     assert tuple(x_tf.shape) == (4, 6, 5, 1) and x_tf.dtype == tf.float32
     np.testing.assert_allclose(x_torch.numpy().transpose(0, 2, 3, 1), x_tf.numpy())
     np.testing.assert_array_equal(y_torch.numpy(), y_tf.numpy())
     assert float(x_tf.numpy().max()) <= 1.0
     with pytest.raises(ValueError, match="differ in length: 10 vs 9"):
-        data.to_torch_loader(images, labels[:9])
+        cnnkit.data.torch.batches(images, labels[:9])
     with pytest.raises(ValueError, match=r"images must be \(n, height, width\[, channels\]\)"):
-        data.to_tf_dataset(images[0], labels)
+        cnnkit.data.keras.batches(images[0], labels)
+    for half in (cnnkit.data.keras, cnnkit.data.torch):
+        with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
+            half.batches(images, labels, batch_size=0)

@@ -1,6 +1,8 @@
 """The instructors' grading command, on a batch made from the real notebooks; and the LMS file names.
 
 The batch is graded once for the whole module (it runs nbgrader on four notebooks, ~30 s on 2 cores).
+Exercise 1's paths, grade ids and typical mistakes come from the hostile corpus
+(``tests/hostile/corpus.py``), which grades the same exercise.
 """
 
 import csv
@@ -15,6 +17,17 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from hostile.corpus import (  # noqa: E402
+    ASSIGNMENT,
+    COUNTS_WRONG,
+    RF_WRONG,
+    SOLUTION,
+    STUDENT,
+    notebook,
+)
+from hostile.corpus import CELLS as AUTOGRADED  # noqa: E402
 
 from autograder import checks, grade  # noqa: E402
 from autograder.feedback import HIDDEN_FAILED, HideHiddenTests, hidden_test_lines  # noqa: E402
@@ -25,41 +38,13 @@ from autograder.submissions import (  # noqa: E402
     unique_ids,
 )
 
-ASSIGNMENT = "01_visual_cortex"
-SOLUTION = REPO / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-STUDENT = REPO / "exercises" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb"
-AUTOGRADED = [
-    "receptive_field_visible",
-    "receptive_field_hidden",
-    "dense_param_count_visible",
-    "dense_param_count_hidden",
-    "conv_param_count_visible",
-    "conv_param_count_hidden",
-]
-
 # Two classic mistakes: the receptive field ignores the strides, the conv count forgets the biases.
-WRONG_ANSWERS = {
-    "receptive_field_size": (
-        "def receptive_field_size(layers):\n"
-        "    return 1 + sum(kernel_size - 1 for kernel_size, _ in layers)\n"
-    ),
-    "parameter_counts": (
-        "def dense_params(height, width, channels, units):\n"
-        "    return (height * width * channels + 1) * units\n\n\n"
-        "def conv_params(kernel_size, in_channels, filters):\n"
-        "    return kernel_size * kernel_size * in_channels * filters\n"
-    ),
-}
+WRONG_ANSWERS = {"receptive_field_size": RF_WRONG, "parameter_counts": COUNTS_WRONG}
 
 
 def answered(answers: dict[str, str]) -> str:
     """The student version with the given solution cells (by grade_id) filled in, as JSON text."""
-    nb = nbformat.read(STUDENT, as_version=4)
-    for cell in nb.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if grade_id in answers:
-            cell.source = answers[grade_id]
-    return nbformat.writes(nb)
+    return nbformat.writes(notebook(answers))
 
 
 @pytest.fixture(scope="module")

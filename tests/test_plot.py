@@ -1,4 +1,4 @@
-"""The shared figures: panel counts, titles, layouts and the errors for bad input (Agg backend)."""
+"""cnnkit.plot: panel counts, titles, layouts, diagrams, curves and the errors for bad input (Agg)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from cnnkit.plot import (
+    Grid,
+    draw_grid,
+    draw_window,
+    learning_curves,
     plot_receptive_field_growth,
     show_feature_maps,
     show_filters,
@@ -152,3 +156,42 @@ def test_receptive_field_growth_plots_fields_and_jumps_per_layer():
 def test_receptive_field_growth_rejects_no_records():
     with pytest.raises(ValueError, match="records is empty"):
         plot_receptive_field_growth([])
+
+
+# --- diagrams -----------------------------------------------------------------------------------
+def test_draw_grid_places_cells_and_windows():
+    fig, ax = plt.subplots()
+    grid = draw_grid(ax, 5, 7, padding=1, values=np.arange(35).reshape(5, 7), cmap="Blues")
+    assert isinstance(grid, Grid)
+    assert grid.corner(-1, -1) == (0.0, 0.0)  # the padded frame starts at the origin
+    assert grid.center(0, 0) == (1.5, 1.5)
+    assert len(ax.patches) == 7 * 9  # 35 cells and 28 padding cells
+    assert len(ax.texts) == 35
+    assert ax.yaxis_inverted()
+    draw_window(ax, grid, -1, -1, 3, 3)
+    assert len(ax.patches) == 7 * 9 + 2
+    with pytest.raises(ValueError, match="values must have shape"):
+        draw_grid(ax, 2, 2, values=np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="top, bottom, left, right"):
+        draw_grid(ax, 2, 2, padding=(1, 2))
+    with pytest.raises(ValueError, match="top, bottom, left, right"):
+        draw_grid(ax, 2, 2, padding=True)
+    assert draw_grid(ax, np.int64(2), 2, padding=np.array([0, 1, 0, 1])).padding == (0, 1, 0, 1)
+
+
+# --- learning curves ----------------------------------------------------------------------------
+def test_learning_curves_draw_torch_and_keras_histories():
+    import keras
+
+    fig = learning_curves(
+        {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.7]}, title="t"
+    )
+    loss_ax, acc_ax = fig.axes
+    assert loss_ax.get_ylabel() == "loss" and len(loss_ax.lines) == 2
+    assert acc_ax.get_ylabel() == "accuracy" and len(acc_ax.lines) == 1
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    keras_history = model.fit(np.zeros((8, 2)), np.zeros(8), epochs=2, verbose=0)
+    assert len(learning_curves(keras_history).axes) == 2
+    with pytest.raises(ValueError, match="history must be a Keras History or a dict"):
+        learning_curves([1, 2])

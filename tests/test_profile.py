@@ -29,10 +29,19 @@ def test_default_follows_the_gpu(monkeypatch, gpu, expected):
     assert cnnkit.get_profile() == expected
 
 
-def test_this_machine_has_no_gpu_so_the_default_is_quick(monkeypatch):
+def test_gpu_present_says_what_the_frameworks_see(monkeypatch):
+    import tensorflow as tf
+    import torch
+
+    mps = getattr(torch.backends, "mps", None)
+    seen = (
+        torch.cuda.is_available()
+        or bool(mps is not None and mps.is_available())
+        or bool(tf.config.list_physical_devices("GPU"))
+    )
+    assert profile.gpu_present() is seen
     monkeypatch.delenv("CNNKIT_PROFILE", raising=False)
-    assert profile.gpu_present() is False
-    assert cnnkit.get_profile() == "quick"
+    assert cnnkit.get_profile() == ("full" if seen else "quick")
 
 
 def test_pick_returns_the_value_of_the_active_profile(monkeypatch):

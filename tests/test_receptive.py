@@ -7,7 +7,7 @@ import pytest
 
 from cnnkit.receptive import (
     LayerField,
-    measure_receptive_field_tf,
+    measure_receptive_field_keras,
     measure_receptive_field_torch,
     receptive_field_size,
     receptive_fields,
@@ -59,6 +59,8 @@ def test_output_size_is_none_without_input_size_and_dilation_is_kept():
 
 def test_lists_and_numpy_ints_are_accepted():
     assert receptive_field_size([[3, 1], (np.int64(3), np.int64(1))]) == 5
+    rows = [tuple(row) for row in np.array([[3, 1], [2, 2]])]  # entries are np.int64
+    assert receptive_fields(rows, input_size=np.int64(9))[-1].output_size == 3
 
 
 @pytest.mark.parametrize(
@@ -155,7 +157,7 @@ def test_calculator_matches_pytorch_and_keras(name, torch_nn, keras):
         expected,
     )
     model = keras_stack(keras, stack, (size, size, 1))
-    assert measure_receptive_field_tf(model, (size, size, 1)) == (expected, expected)
+    assert measure_receptive_field_keras(model, (size, size, 1)) == (expected, expected)
 
 
 def test_measurement_on_a_non_square_multichannel_input(torch_nn, keras):
@@ -163,7 +165,7 @@ def test_measurement_on_a_non_square_multichannel_input(torch_nn, keras):
     model = torch_stack(torch_nn, stack, channels=3)
     assert measure_receptive_field_torch(model, (3, 20, 31)) == (8, 8)
     model = keras_stack(keras, stack, (20, 31, 3))
-    assert measure_receptive_field_tf(model, (20, 31, 3)) == (8, 8)
+    assert measure_receptive_field_keras(model, (20, 31, 3)) == (8, 8)
 
 
 def test_measurement_rejects_bad_shapes_and_dead_gradients(torch_nn, keras):
@@ -178,4 +180,4 @@ def test_measurement_rejects_bad_shapes_and_dead_gradients(torch_nn, keras):
         measure_receptive_field_torch(dead, (1, 9, 9))
     model = keras_stack(keras, STACKS["two_3x3"], (16, 16, 1))
     with pytest.raises(ValueError, match="input_shape must be"):
-        measure_receptive_field_tf(model, (16, 16))
+        measure_receptive_field_keras(model, (16, 16))

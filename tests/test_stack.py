@@ -1,8 +1,18 @@
-"""The pinned stack works together: TensorFlow first, then torch and torchvision, in one process."""
+"""The pinned stack works together: TensorFlow first, then torch and torchvision, in one process.
 
+An environment check, not a test of cnnkit: the versions installed are the ones requirements.txt
+pins (a CUDA build of torch adds a local suffix such as ``+cu128``, which is ignored), so it holds on
+any machine, with or without a GPU, that installed the requirements.
+"""
+
+import re
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+REQUIREMENTS = (Path(__file__).resolve().parent.parent / "requirements.txt").read_text()
+PINNED = dict(re.findall(r"^(tensorflow|torch|torchvision)==(\S+)", REQUIREMENTS, re.MULTILINE))
 
 
 def test_tensorflow_then_torchvision_in_one_process_agree_on_conv2d():
@@ -35,4 +45,7 @@ def test_tensorflow_then_torchvision_in_one_process_agree_on_conv2d():
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "versions 2.19.1 2.14.1" in result.stdout
+    versions = re.search(r"^versions (\S+) (\S+) (\S+)$", result.stdout, re.MULTILINE).groups()
+    installed = [version.split("+")[0] for version in versions]  # 2.14.1+cu128 is 2.14.1
+    assert set(PINNED) == {"tensorflow", "torch", "torchvision"}
+    assert installed == [PINNED["tensorflow"], PINNED["torch"], PINNED["torchvision"]]

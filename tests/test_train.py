@@ -1,7 +1,5 @@
-"""cnnkit.train: the PyTorch training function and the history plot."""
+"""cnnkit.train: the PyTorch training loop (its history is drawn by cnnkit.plot.learning_curves)."""
 
-import keras
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -45,18 +43,3 @@ def test_fit_rejects_bad_arguments():
         train.fit(model, 3, **args)
     with pytest.raises(ValueError, match="train_loader yielded no batches"):
         train.fit(model, [], progress=False, **args)
-
-
-def test_plot_history_draws_torch_and_keras_histories():
-    fig = train.plot_history(
-        {"loss": [1.0, 0.5], "accuracy": [0.5, 0.8], "val_loss": [1.1, 0.7]}, title="t"
-    )
-    loss_ax, acc_ax = fig.axes
-    assert loss_ax.get_ylabel() == "loss" and len(loss_ax.lines) == 2
-    assert acc_ax.get_ylabel() == "accuracy" and len(acc_ax.lines) == 1
-    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    keras_history = model.fit(np.zeros((8, 2)), np.zeros(8), epochs=2, verbose=0)
-    assert len(train.plot_history(keras_history).axes) == 2
-    with pytest.raises(ValueError, match="history must be a Keras History or a dict"):
-        train.plot_history([1, 2])

@@ -1,16 +1,11 @@
-"""Exercises 2 (convolution math) graded by the real grading command: full marks, zero, and typical mistakes.
+"""Chapter 2 (convolution math): the grading proof's data. One batch of 8 submissions, about 2 minutes.
 
-One batch of 8 submissions is graded once for the module (about 2 minutes on 2 cores). Each wrong
-answer is the reference with one mistake, filled into the student version; mistakes in different
-exercises share a submission, since each exercise is graded by its own cells.
+Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
+different exercises share a submission, since each exercise is graded by its own cells.
 """
 
-from pathlib import Path
-
-import pytest
 from grading_proofs import Assignment
 
-REPO = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "02_convolution_math"
 POINTS = {
     "conv_output_size_visible": 1,
@@ -31,12 +26,11 @@ POINTS = {
     "depthwise_hidden": 1,
     "depthwise_error_hidden": 1,
 }
+TOTAL = 22
+MANUAL = "pooling_vs_strided_conv_answer"
 CONV2D_CELLS = [gid for gid in POINTS if gid.startswith("conv2d_")]
 
-
-ASSIGNMENT_FILES = Assignment(ASSIGNMENT)
-REFERENCE = ASSIGNMENT_FILES.reference
-variant = ASSIGNMENT_FILES.variant
+REFERENCE, variant = Assignment(ASSIGNMENT).reference, Assignment(ASSIGNMENT).variant
 
 
 CONV2D_NCHW = """
@@ -178,38 +172,3 @@ SUBMISSIONS = {
     ),
     "sixloops": ({"conv2d": CONV2D_SIX_LOOPS}, {"conv2d_speed_hidden"}),
 }
-
-
-@pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    """Grade the batch once with ``python -m autograder.grade``; return grades.csv rows by student."""
-    return ASSIGNMENT_FILES.grade(SUBMISSIONS, tmp_path_factory, workers=2, timeout=900)
-
-
-def test_the_cells_and_points_are_the_ones_tested_here(rows):
-    row = rows["reference"]
-    assert [column for column in row if column in POINTS] == list(POINTS)
-    assert row["max_autograded"] == str(sum(POINTS.values())) == "22"
-
-
-def test_reference_solution_gets_every_autograded_point(rows):
-    row = rows["reference"]
-    assert row["total_autograded"] == "22"
-    assert row["needs_manual_grading"] == "pooling_vs_strided_conv_answer"
-
-
-def test_blank_student_version_gets_zero(rows):
-    row = rows["blank"]
-    assert row["total_autograded"] == "0"
-    assert all(row[gid] == "0" for gid in POINTS)
-    assert row["needs_manual_grading"] == ""
-
-
-@pytest.mark.parametrize("student", list(SUBMISSIONS))
-def test_each_mistake_loses_the_points_of_its_cells_only(rows, student):
-    failing = SUBMISSIONS[student][1]
-    row = rows[student]
-    scores = {gid: float(row[gid]) for gid in POINTS}
-    expected = {gid: 0.0 if gid in failing else float(points) for gid, points in POINTS.items()}
-    assert scores == expected
-    assert float(row["total_autograded"]) == 22 - sum(POINTS[gid] for gid in failing)

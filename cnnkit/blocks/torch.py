@@ -1,15 +1,19 @@
 """Building blocks of chapter 4 as PyTorch modules: residual and bottleneck units, SE block,
-inception module, separable convolution and local response normalization.
+inception module, separable convolution and local response normalization (``cnnkit.blocks.keras``:
+the same as Keras layers; there ``keras.layers.SeparableConv2D`` is Keras's own).
 
-``cnnkit.blocks_keras`` holds the same blocks as Keras layers, with the same names and arguments;
-here each block also takes the number of input channels first (as ``nn.Conv2d`` does). Both count
-the same parameters. Convolutions followed by batch normalization have no bias. Inputs and outputs
-are (batch, channels, height, width). Importing this module imports PyTorch.
+Each block takes the number of input channels first (as ``nn.Conv2d`` does). Convolutions followed
+by batch normalization have no bias. Inputs and outputs are (batch, channels, height, width).
+Importing this module imports PyTorch.
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
+
+from cnnkit._checks import non_negative_int, positive_int_args
+from cnnkit.blocks import inception_filters
 
 __all__ = [
     "BottleneckUnit",
@@ -18,13 +22,16 @@ __all__ = [
     "ResidualUnit",
     "SEBlock",
     "SeparableConv2D",
+    "batch_norm",
     "count_parameters",
 ]
 
 
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
+def batch_norm(num_features: int, **kwargs) -> nn.BatchNorm2d:
+    """``nn.BatchNorm2d`` with the defaults ``cnnkit.blocks.keras.batch_norm`` gives Keras (PyTorch's
+    own: momentum 0.1, epsilon 1e-5), written out so that the two visibly agree.
+    """
+    return nn.BatchNorm2d(num_features, **{"momentum": 0.1, "eps": 1e-5, **kwargs})
 
 
 def count_parameters(model) -> dict:
@@ -45,11 +52,18 @@ def _projection(in_channels, out_channels, strides):
         return nn.Sequential()  # an empty Sequential returns its input
     return nn.Sequential(
         nn.Conv2d(in_channels, out_channels, 1, stride=strides, bias=False),
-        nn.BatchNorm2d(out_channels),
+        batch_norm(out_channels),
     )
 
 
-class ResidualUnit(nn.Module):
+class _Residual(nn.Module):
+    """``main`` plus the ``skip`` path, added, then ReLU."""
+
+    def forward(self, inputs):
+        return nn.functional.relu(self.main(inputs) + self.skip(inputs))
+
+
+class ResidualUnit(_Residual):
     """ResNet's basic unit: conv 3×3 → BN → ReLU → conv 3×3 → BN, plus the skip path, then ReLU.
 
     The skip path is the identity, or a 1×1 convolution with the unit's stride followed by BN
@@ -58,26 +72,20 @@ class ResidualUnit(nn.Module):
 
     def __init__(self, in_channels: int, filters: int, strides: int = 1):
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("filters", filters),
-            ("strides", strides),
-        ):
-            _check_positive(name, value)
+        in_channels, filters, strides = positive_int_args(
+            in_channels=in_channels, filters=filters, strides=strides
+        )
         self.main = nn.Sequential(
             nn.Conv2d(in_channels, filters, 3, stride=strides, padding=1, bias=False),
-            nn.BatchNorm2d(filters),
+            batch_norm(filters),
             nn.ReLU(),
             nn.Conv2d(filters, filters, 3, padding=1, bias=False),
-            nn.BatchNorm2d(filters),
+            batch_norm(filters),
         )
         self.skip = _projection(in_channels, filters, strides)
 
-    def forward(self, inputs):
-        return nn.functional.relu(self.main(inputs) + self.skip(inputs))
 
-
-class BottleneckUnit(nn.Module):
+class BottleneckUnit(_Residual):
     """The unit of deeper ResNets: 1×1 (filters) → 3×3 (filters) → 1×1 (filters · expansion), with BN.
 
     ReLU follows the first two BNs and the addition; the stride sits on the 3×3 convolution. The
@@ -86,28 +94,21 @@ class BottleneckUnit(nn.Module):
 
     def __init__(self, in_channels: int, filters: int, strides: int = 1, expansion: int = 4):
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("filters", filters),
-            ("strides", strides),
-            ("expansion", expansion),
-        ):
-            _check_positive(name, value)
+        in_channels, filters, strides, expansion = positive_int_args(
+            in_channels=in_channels, filters=filters, strides=strides, expansion=expansion
+        )
         out_channels = filters * expansion
         self.main = nn.Sequential(
             nn.Conv2d(in_channels, filters, 1, bias=False),
-            nn.BatchNorm2d(filters),
+            batch_norm(filters),
             nn.ReLU(),
             nn.Conv2d(filters, filters, 3, stride=strides, padding=1, bias=False),
-            nn.BatchNorm2d(filters),
+            batch_norm(filters),
             nn.ReLU(),
             nn.Conv2d(filters, out_channels, 1, bias=False),
-            nn.BatchNorm2d(out_channels),
+            batch_norm(out_channels),
         )
         self.skip = _projection(in_channels, out_channels, strides)
-
-    def forward(self, inputs):
-        return nn.functional.relu(self.main(inputs) + self.skip(inputs))
 
 
 class SEBlock(nn.Module):
@@ -117,8 +118,7 @@ class SEBlock(nn.Module):
 
     def __init__(self, channels: int, ratio: int = 16):
         super().__init__()
-        _check_positive("channels", channels)
-        _check_positive("ratio", ratio)
+        channels, ratio = positive_int_args(channels=channels, ratio=ratio)
         self.squeeze = nn.Linear(channels, max(1, channels // ratio))
         self.excite = nn.Linear(max(1, channels // ratio), channels)
 
@@ -146,41 +146,35 @@ class InceptionModule(nn.Module):
         filters_pool: int,
     ):
         super().__init__()
-        counts = {
-            "in_channels": in_channels,
-            "filters_1x1": filters_1x1,
-            "filters_3x3_reduce": filters_3x3_reduce,
-            "filters_3x3": filters_3x3,
-            "filters_5x5_reduce": filters_5x5_reduce,
-            "filters_5x5": filters_5x5,
-            "filters_pool": filters_pool,
-        }
-        for name, value in counts.items():
-            _check_positive(name, value)
+        (c,) = positive_int_args(in_channels=in_channels)
+        n = inception_filters(
+            filters_1x1,
+            filters_3x3_reduce,
+            filters_3x3,
+            filters_5x5_reduce,
+            filters_5x5,
+            filters_pool,
+        )
 
         def conv(inputs, filters, size):
             return [nn.Conv2d(inputs, filters, size, padding=size // 2), nn.ReLU()]
 
         self.branches = nn.ModuleList(
             [
-                nn.Sequential(*conv(in_channels, filters_1x1, 1)),
+                nn.Sequential(*conv(c, n["filters_1x1"], 1)),
                 nn.Sequential(
-                    *conv(in_channels, filters_3x3_reduce, 1),
-                    *conv(filters_3x3_reduce, filters_3x3, 3),
+                    *conv(c, n["filters_3x3_reduce"], 1),
+                    *conv(n["filters_3x3_reduce"], n["filters_3x3"], 3),
                 ),
                 nn.Sequential(
-                    *conv(in_channels, filters_5x5_reduce, 1),
-                    *conv(filters_5x5_reduce, filters_5x5, 5),
+                    *conv(c, n["filters_5x5_reduce"], 1),
+                    *conv(n["filters_5x5_reduce"], n["filters_5x5"], 5),
                 ),
-                nn.Sequential(
-                    nn.MaxPool2d(3, stride=1, padding=1), *conv(in_channels, filters_pool, 1)
-                ),
+                nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1), *conv(c, n["filters_pool"], 1)),
             ]
         )
 
     def forward(self, inputs):
-        import torch
-
         return torch.cat([branch(inputs) for branch in self.branches], dim=1)
 
 
@@ -199,12 +193,9 @@ class SeparableConv2D(nn.Module):
         use_bias: bool = True,
     ):
         super().__init__()
-        for name, value in (
-            ("in_channels", in_channels),
-            ("filters", filters),
-            ("kernel_size", kernel_size),
-        ):
-            _check_positive(name, value)
+        in_channels, filters, kernel_size = positive_int_args(
+            in_channels=in_channels, filters=filters, kernel_size=kernel_size
+        )
         self.depthwise = nn.Conv2d(
             in_channels, in_channels, kernel_size, stride=strides, padding=padding,
             groups=in_channels, bias=False,
@@ -224,8 +215,7 @@ class LocalResponseNormalization(nn.LocalResponseNorm):
     """
 
     def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5):
-        if isinstance(depth_radius, bool) or not isinstance(depth_radius, int) or depth_radius < 0:
-            raise ValueError(f"depth_radius must be a non-negative int, got {depth_radius!r}")
+        depth_radius = non_negative_int(depth_radius, "depth_radius")
         size = 2 * depth_radius + 1
         super().__init__(size=size, alpha=alpha * size, beta=beta, k=bias)
         self.depth_radius = depth_radius

@@ -1,4 +1,4 @@
-"""Figures the chapters share: image grids, feature maps, filters and receptive-field growth.
+"""Figures of images: image grids, feature maps and convolution filters.
 
 Every function draws one new figure and returns it (call ``plt.show()`` in the notebook). Layouts
 are explicit: TensorFlow's feature maps are ``(height, width, channels)`` ("hwc") and its kernels
@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import math
 
+import matplotlib.pyplot as plt
 import numpy as np
+
+from cnnkit._checks import int_in_range, one_of, positive_int
 
 MAP_LAYOUTS = ("hwc", "chw")
 FILTER_LAYOUTS = ("hwio", "oihw")
@@ -17,10 +20,7 @@ FILTER_LAYOUTS = ("hwio", "oihw")
 
 def _grid(count: int, ncols: int, figsize, panel: float = 2.5):
     """A figure with ``count`` axes in rows of ``ncols`` (no spare axes left over)."""
-    import matplotlib.pyplot as plt
-
-    if isinstance(ncols, bool) or not isinstance(ncols, int) or ncols < 1:
-        raise ValueError(f"ncols must be a positive int, got {ncols!r}")
+    ncols = positive_int(ncols, "ncols")
     if count == 0:
         raise ValueError("nothing to show: got zero images")
     ncols = min(ncols, count)
@@ -100,8 +100,7 @@ def show_feature_maps(
     maps, layout: str = "hwc", titles=None, ncols: int = 4, cmap="viridis", figsize=None, title=None
 ):
     """Show each channel of one example's feature maps, ``(h, w, c)`` ("hwc") or ``(c, h, w)`` ("chw")."""
-    if layout not in MAP_LAYOUTS:
-        raise ValueError(f"layout must be one of {MAP_LAYOUTS}, got {layout!r}")
+    one_of(layout, MAP_LAYOUTS, "layout")
     maps = np.asarray(maps, dtype=np.float32)
     if maps.ndim != 3:
         raise ValueError(
@@ -135,20 +134,14 @@ def show_filters(
     negative); three input channels are drawn as RGB after scaling to [0, 1]. With another number
     of input channels pick one with ``channel``.
     """
-    if layout not in FILTER_LAYOUTS:
-        raise ValueError(f"layout must be one of {FILTER_LAYOUTS}, got {layout!r}")
+    one_of(layout, FILTER_LAYOUTS, "layout")
     kernels = np.asarray(kernels, dtype=np.float32)
     if kernels.ndim != 4:
         raise ValueError(f"kernels must be 4-D ({layout}), got shape {kernels.shape}")
     filters = kernels.transpose(3, 0, 1, 2) if layout == "hwio" else kernels.transpose(0, 2, 3, 1)
     in_channels = filters.shape[-1]  # filters: (out, h, w, in)
     if channel is not None:
-        if (
-            isinstance(channel, bool)
-            or not isinstance(channel, int)
-            or not 0 <= channel < in_channels
-        ):
-            raise ValueError(f"channel must be an int in [0, {in_channels}), got {channel!r}")
+        channel = int_in_range(channel, 0, in_channels, "channel")
         filters = filters[..., channel : channel + 1]
     elif in_channels not in (1, 3):
         raise ValueError(
@@ -168,29 +161,4 @@ def show_filters(
         ax.set_title(label)
     if title:
         fig.suptitle(title)
-    return fig
-
-
-def plot_receptive_field_growth(records, figsize=(7, 3.5), title="Receptive field growth"):
-    """Plot the receptive field and the jump of each layer from ``cnnkit.receptive.receptive_fields``."""
-    import matplotlib.pyplot as plt
-
-    records = list(records)
-    if not records:
-        raise ValueError("records is empty: pass the result of receptive_fields(layers)")
-    names = ["input"] + [record.name for record in records]
-    fields = [1] + [record.receptive_field for record in records]
-    jumps = [1] + [record.jump for record in records]
-    fig, ax = plt.subplots(figsize=figsize, layout="constrained")
-    positions = np.arange(len(names))
-    ax.plot(positions, fields, "o-", label="receptive field (pixels)")
-    ax.plot(positions, jumps, "s--", label="jump (pixels between neighbours)")
-    for x, y in zip(positions, fields, strict=True):
-        ax.annotate(str(y), (x, y), textcoords="offset points", xytext=(0, 6), ha="center")
-    ax.set_xticks(positions, names, rotation=30, ha="right")
-    ax.set_ylabel("input pixels")
-    ax.set_ylim(0, max(fields) * 1.15)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left")
-    ax.set_title(title)
     return fig

@@ -1,19 +1,21 @@
 """Building blocks of chapter 4 as Keras layers: residual and bottleneck units, SE block, inception
-module, separable convolution and local response normalization.
+module and local response normalization (``cnnkit.blocks.torch``: the same as PyTorch modules).
 
-``cnnkit.blocks_torch`` holds the same blocks as PyTorch modules, with the same names and
-arguments; a PyTorch block also takes the number of input channels first (as ``nn.Conv2d`` does),
-where a Keras layer reads it from its input when it is built. Both count the same parameters.
 Convolutions followed by batch normalization have no bias, and ``BatchNormalization`` uses
 PyTorch's defaults (momentum 0.9 in Keras's convention, epsilon 1e-5) so that the two agree.
-Importing this module imports Keras (``import cnnkit`` alone does not).
+For a separable convolution use Keras's own ``keras.layers.SeparableConv2D``.
+Importing this module imports Keras and TensorFlow (``import cnnkit`` alone does not).
 """
 
 from __future__ import annotations
 
 import keras
 import numpy as np
+import tensorflow as tf
 from keras import layers, ops
+
+from cnnkit._checks import non_negative_int, positive_int_args
+from cnnkit.blocks import inception_filters
 
 __all__ = [
     "BottleneckUnit",
@@ -21,17 +23,9 @@ __all__ = [
     "LocalResponseNormalization",
     "ResidualUnit",
     "SEBlock",
-    "SeparableConv2D",
     "batch_norm",
     "count_parameters",
 ]
-
-SeparableConv2D = layers.SeparableConv2D  # depthwise k×k (no bias), then pointwise 1×1 with bias
-
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
 def batch_norm(**kwargs):
@@ -78,8 +72,33 @@ class _Block(layers.Layer):
         return x
 
 
+class _Residual(_Block):
+    """A main path plus a skip path, added, then ReLU. The skip is the identity, or a 1×1
+    convolution with the unit's stride followed by BN when the unit changes the size or depth.
+    """
+
+    out_filters: int  # the depth of the main path's output
+
+    def build(self, input_shape):
+        if self.strides != 1 or input_shape[-1] != self.out_filters:
+            self.skip = [
+                layers.Conv2D(self.out_filters, 1, strides=self.strides, use_bias=False),
+                batch_norm(),
+            ]
+        self._build_chain(self.main, input_shape)
+        self._build_chain(self.skip, input_shape)
+
+    def call(self, inputs, training=None):
+        return ops.relu(
+            self._run(self.main, inputs, training) + self._run(self.skip, inputs, training)
+        )
+
+    def compute_output_shape(self, input_shape):
+        return self._chain_shape(self.main, input_shape)
+
+
 @keras.saving.register_keras_serializable(package="cnnkit")
-class ResidualUnit(_Block):
+class ResidualUnit(_Residual):
     """ResNet's basic unit: conv 3×3 → BN → ReLU → conv 3×3 → BN, plus the skip path, then ReLU.
 
     The skip path is the identity, or a 1×1 convolution with the unit's stride followed by BN
@@ -88,41 +107,23 @@ class ResidualUnit(_Block):
 
     def __init__(self, filters: int, strides: int = 1, **kwargs):
         super().__init__(**kwargs)
-        _check_positive("filters", filters)
-        _check_positive("strides", strides)
-        self.filters, self.strides = filters, strides
+        self.filters, self.strides = positive_int_args(filters=filters, strides=strides)
+        self.out_filters = self.filters
         self.main = [
-            layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
+            layers.Conv2D(self.filters, 3, strides=self.strides, padding="same", use_bias=False),
             batch_norm(),
             layers.ReLU(),
-            layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            layers.Conv2D(self.filters, 3, padding="same", use_bias=False),
             batch_norm(),
         ]
         self.skip = []
-
-    def build(self, input_shape):
-        if self.strides != 1 or input_shape[-1] != self.filters:
-            self.skip = [
-                layers.Conv2D(self.filters, 1, strides=self.strides, use_bias=False),
-                batch_norm(),
-            ]
-        self._build_chain(self.main, input_shape)
-        self._build_chain(self.skip, input_shape)
-
-    def call(self, inputs, training=None):
-        return ops.relu(
-            self._run(self.main, inputs, training) + self._run(self.skip, inputs, training)
-        )
-
-    def compute_output_shape(self, input_shape):
-        return self._chain_shape(self.main, input_shape)
 
     def get_config(self):
         return {**super().get_config(), "filters": self.filters, "strides": self.strides}
 
 
 @keras.saving.register_keras_serializable(package="cnnkit")
-class BottleneckUnit(_Block):
+class BottleneckUnit(_Residual):
     """The unit of deeper ResNets: 1×1 (filters) → 3×3 (filters) → 1×1 (filters · expansion), with BN.
 
     ReLU follows the first two BNs and the addition; the stride sits on the 3×3 convolution. The
@@ -131,39 +132,21 @@ class BottleneckUnit(_Block):
 
     def __init__(self, filters: int, strides: int = 1, expansion: int = 4, **kwargs):
         super().__init__(**kwargs)
-        for name, value in (("filters", filters), ("strides", strides), ("expansion", expansion)):
-            _check_positive(name, value)
-        self.filters, self.strides, self.expansion = filters, strides, expansion
+        self.filters, self.strides, self.expansion = positive_int_args(
+            filters=filters, strides=strides, expansion=expansion
+        )
+        self.out_filters = self.filters * self.expansion
         self.main = [
-            layers.Conv2D(filters, 1, use_bias=False),
+            layers.Conv2D(self.filters, 1, use_bias=False),
             batch_norm(),
             layers.ReLU(),
-            layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False),
+            layers.Conv2D(self.filters, 3, strides=self.strides, padding="same", use_bias=False),
             batch_norm(),
             layers.ReLU(),
-            layers.Conv2D(filters * expansion, 1, use_bias=False),
+            layers.Conv2D(self.out_filters, 1, use_bias=False),
             batch_norm(),
         ]
         self.skip = []
-
-    def build(self, input_shape):
-        if self.strides != 1 or input_shape[-1] != self.filters * self.expansion:
-            self.skip = [
-                layers.Conv2D(
-                    self.filters * self.expansion, 1, strides=self.strides, use_bias=False
-                ),
-                batch_norm(),
-            ]
-        self._build_chain(self.main, input_shape)
-        self._build_chain(self.skip, input_shape)
-
-    def call(self, inputs, training=None):
-        return ops.relu(
-            self._run(self.main, inputs, training) + self._run(self.skip, inputs, training)
-        )
-
-    def compute_output_shape(self, input_shape):
-        return self._chain_shape(self.main, input_shape)
 
     def get_config(self):
         return {
@@ -182,8 +165,7 @@ class SEBlock(_Block):
 
     def __init__(self, ratio: int = 16, **kwargs):
         super().__init__(**kwargs)
-        _check_positive("ratio", ratio)
-        self.ratio = ratio
+        (self.ratio,) = positive_int_args(ratio=ratio)
 
     def build(self, input_shape):
         channels = input_shape[-1]
@@ -221,25 +203,24 @@ class InceptionModule(_Block):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.filter_counts = {
-            "filters_1x1": filters_1x1,
-            "filters_3x3_reduce": filters_3x3_reduce,
-            "filters_3x3": filters_3x3,
-            "filters_5x5_reduce": filters_5x5_reduce,
-            "filters_5x5": filters_5x5,
-            "filters_pool": filters_pool,
-        }
-        for name, value in self.filter_counts.items():
-            _check_positive(name, value)
+        self.filter_counts = inception_filters(
+            filters_1x1,
+            filters_3x3_reduce,
+            filters_3x3,
+            filters_5x5_reduce,
+            filters_5x5,
+            filters_pool,
+        )
+        n = self.filter_counts
 
         def conv(filters, size):
             return layers.Conv2D(filters, size, padding="same", activation="relu")
 
         self.branches = [
-            [conv(filters_1x1, 1)],
-            [conv(filters_3x3_reduce, 1), conv(filters_3x3, 3)],
-            [conv(filters_5x5_reduce, 1), conv(filters_5x5, 5)],
-            [layers.MaxPooling2D(3, strides=1, padding="same"), conv(filters_pool, 1)],
+            [conv(n["filters_1x1"], 1)],
+            [conv(n["filters_3x3_reduce"], 1), conv(n["filters_3x3"], 3)],
+            [conv(n["filters_5x5_reduce"], 1), conv(n["filters_5x5"], 5)],
+            [layers.MaxPooling2D(3, strides=1, padding="same"), conv(n["filters_pool"], 1)],
         ]
 
     def build(self, input_shape):
@@ -268,13 +249,10 @@ class LocalResponseNormalization(layers.Layer):
 
     def __init__(self, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(depth_radius, bool) or not isinstance(depth_radius, int) or depth_radius < 0:
-            raise ValueError(f"depth_radius must be a non-negative int, got {depth_radius!r}")
-        self.depth_radius, self.bias, self.alpha, self.beta = depth_radius, bias, alpha, beta
+        self.depth_radius = non_negative_int(depth_radius, "depth_radius")
+        self.bias, self.alpha, self.beta = bias, alpha, beta
 
     def call(self, inputs):
-        import tensorflow as tf
-
         return tf.nn.local_response_normalization(
             inputs, depth_radius=self.depth_radius, bias=self.bias, alpha=self.alpha, beta=self.beta
         )

@@ -1,7 +1,8 @@
 """Datasets through the genuine library calls, with clearly labelled stand-ins where offline.
 
 Every loader returns NumPy arrays in the TensorFlow layout (images ``(batch, height, width,
-channels)``); ``to_torch_layout`` turns them into PyTorch's ``(batch, channels, height, width)``.
+channels)``); ``cnnkit.data.nhwc_to_nchw`` turns them into PyTorch's ``(batch, channels, height,
+width)``, and ``cnnkit.data.keras.batches`` / ``cnnkit.data.torch.batches`` into batches.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
+
+from cnnkit._checks import positive_int
 
 SAMPLE_IMAGE_NAMES = ("china.jpg", "flower.jpg")
 
@@ -42,26 +45,6 @@ def load_sample_images(names=SAMPLE_IMAGE_NAMES) -> np.ndarray:
             f"unknown sample image {unknown[0]!r}; expected one of {SAMPLE_IMAGE_NAMES}"
         )
     return np.stack([load_sample_image(name) for name in names]).astype(np.float32) / 255.0
-
-
-def to_torch_layout(images: np.ndarray) -> np.ndarray:
-    """``(batch, height, width, channels)`` → ``(batch, channels, height, width)``."""
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            f"images must be 4-D (batch, height, width, channels), got shape {images.shape}"
-        )
-    return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
-
-
-def to_tf_layout(images: np.ndarray) -> np.ndarray:
-    """``(batch, channels, height, width)`` → ``(batch, height, width, channels)``."""
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            f"images must be 4-D (batch, channels, height, width), got shape {images.shape}"
-        )
-    return np.ascontiguousarray(images.transpose(0, 2, 3, 1))
 
 
 FASHION_MNIST_CLASSES = (
@@ -96,8 +79,8 @@ class ImageData:
     def subset(self, num_train: int | None = None, num_test: int | None = None) -> ImageData:
         """The first ``num_train`` training and ``num_test`` test examples (``None``: all)."""
         for name, value in (("num_train", num_train), ("num_test", num_test)):
-            if value is not None and (not isinstance(value, int) or value < 1):
-                raise ValueError(f"{name} must be a positive int or None, got {value!r}")
+            if value is not None:
+                positive_int(value, name)
         return replace(
             self,
             x_train=self.x_train[:num_train],
@@ -237,41 +220,3 @@ def flower_photos_dir() -> Path:
             f"(KERAS_HOME/datasets): {error}"
         ) from error
     return Path(extracted) / "flower_photos"
-
-
-def to_torch_loader(images, labels, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
-    """A PyTorch ``DataLoader`` of float images in ``(batch, channels, height, width)``, in [0, 1]."""
-    import torch
-
-    x = _as_float_nhwc(images, labels)
-    dataset = torch.utils.data.TensorDataset(
-        torch.from_numpy(to_torch_layout(x)), torch.from_numpy(np.asarray(labels, dtype=np.int64))
-    )
-    generator = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle, generator=generator
-    )
-
-
-def to_tf_dataset(images, labels, *, batch_size: int = 32, shuffle: bool = False, seed: int = 0):
-    """A ``tf.data.Dataset`` of float images in ``(batch, height, width, channels)``, in [0, 1]."""
-    import tensorflow as tf
-
-    x = _as_float_nhwc(images, labels)
-    dataset = tf.data.Dataset.from_tensor_slices((x, np.asarray(labels, dtype=np.int64)))
-    if shuffle:
-        dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _as_float_nhwc(images, labels) -> np.ndarray:
-    images = np.asarray(images)
-    if images.ndim == 3:  # (n, height, width) grayscale: add the channel axis
-        images = images[..., np.newaxis]
-    if images.ndim != 4:
-        raise ValueError(f"images must be (n, height, width[, channels]), got shape {images.shape}")
-    if len(images) != len(labels):
-        raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
-    if images.dtype == np.uint8:
-        return images.astype(np.float32) / 255.0
-    return images.astype(np.float32)

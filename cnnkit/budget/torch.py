@@ -1,11 +1,12 @@
-"""Measuring memory, to check the budget calculator: what autograd keeps, and GPU peak counters.
+"""The budget calculator's PyTorch half: read a module, build one from layer specs, measure memory.
 
-``to_keras`` and ``to_torch`` build the network of a list of layer specs in each framework, so that
-what the calculator computes for the specs can be measured.
-
-``measure_saved_tensors`` counts the bytes that PyTorch's autograd keeps for backward during one
-forward pass (it works on the CPU); ``measure_peak_torch`` and ``measure_peak_tf`` read the
-frameworks' own peak-memory counters when a GPU is present (and return None otherwise).
+``trace`` reads a module's layers into a ``Budget`` (``cnnkit.budget.estimate`` calls it for a
+module); ``build`` makes the ``nn.Sequential`` of a list of layer specs, so that what the calculator
+computes for the specs can be measured. ``measure_saved_tensors`` counts the bytes that autograd
+keeps for backward during one forward pass (it works on the CPU; PyTorch only: Keras has no such
+hook); ``measure_peak`` reads the CUDA allocator's peak counter (None on the CPU).
+``checkpointed_kept_bytes`` computes what gradient checkpointing keeps. ``cnnkit.budget.keras``
+has the same names for Keras. Importing this module imports PyTorch.
 """
 
 from __future__ import annotations
@@ -13,7 +14,22 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass
 
-from cnnkit.budget import from_specs
+import torch
+from torch import nn
+
+from cnnkit._checks import positive_ints
+from cnnkit.budget._records import checkpoint_starts, kept_with_checkpoints
+from cnnkit.budget._specs import from_specs
+from cnnkit.budget._torch_trace import in_mode, trace
+
+__all__ = [
+    "SavedTensors",
+    "build",
+    "checkpointed_kept_bytes",
+    "measure_peak",
+    "measure_saved_tensors",
+    "trace",
+]
 
 
 @dataclass(frozen=True)
@@ -35,8 +51,6 @@ def measure_saved_tensors(
     the pass under autocast (bfloat16 on the CPU, float16 on CUDA). ``forward(model, inputs)``
     replaces the plain call, e.g. to checkpoint segments. Batch-norm statistics are restored after.
     """
-    import torch
-
     model_state = {id(t) for t in [*model.parameters(), *model.buffers()]}
     exclude = {t.untyped_storage().data_ptr() for t in [*model.parameters(), *model.buffers()]}
     found = {}
@@ -49,12 +63,13 @@ def measure_saved_tensors(
         return tensor
 
     buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
-    modes = {m: m.training for m in model.modules()}
     device = inputs.device.type
     autocast = torch.autocast(device, dtype=torch.float16 if device == "cuda" else torch.bfloat16)
     try:
-        model.train()
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with (
+            in_mode(model, training=True),
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
+        ):
             with autocast if mixed_precision else contextlib.nullcontext():
                 output = forward(model, inputs) if forward else model(inputs)
         del output
@@ -62,27 +77,23 @@ def measure_saved_tensors(
         with torch.no_grad():
             for name, b in model.named_buffers():
                 b.copy_(buffers[name])
-        for m, mode in modes.items():
-            m.training = mode
     by_dtype = {}
     for nbytes, dtype in found.values():
         by_dtype[dtype] = by_dtype.get(dtype, 0) + nbytes
     return SavedTensors(sum(by_dtype.values()), by_dtype, len(found))
 
 
-def measure_peak_torch(model, inputs, *, train: bool = True):
-    """Peak bytes held by PyTorch's CUDA allocator during a forward (and backward) pass, or None on the CPU.
+def measure_peak(model, inputs, *, train: bool = True):
+    """Peak bytes held by PyTorch's CUDA allocator during a forward (and backward) pass, or None
+    when ``inputs`` are not on a CUDA device.
 
     The peak includes what was already on the GPU (the parameters); gradients are freed after.
     """
-    import torch
-
     if inputs.device.type != "cuda":
         return None
     torch.cuda.synchronize(inputs.device)
     torch.cuda.reset_peak_memory_stats(inputs.device)
-    model.train(train)
-    with contextlib.nullcontext() if train else torch.no_grad():
+    with in_mode(model, training=train), contextlib.nullcontext() if train else torch.no_grad():
         output = model(inputs)
         if train:
             output.float().sum().backward()
@@ -90,53 +101,6 @@ def measure_peak_torch(model, inputs, *, train: bool = True):
     peak = torch.cuda.max_memory_allocated(inputs.device)
     model.zero_grad(set_to_none=True)
     return peak
-
-
-def measure_peak_tf(model, inputs, *, train: bool = True):
-    """Peak bytes TensorFlow allocated on the first GPU during a forward (and backward) pass, or None."""
-    import tensorflow as tf
-
-    if not tf.config.list_physical_devices("GPU"):
-        return None
-    tf.config.experimental.reset_memory_stats("GPU:0")
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(tf.cast(model(inputs, training=train), tf.float32))
-    if train:
-        tape.gradient(loss, model.trainable_variables)
-    return tf.config.experimental.get_memory_info("GPU:0")["peak"]
-
-
-def to_keras(specs, input_shape):
-    """A ``keras.Sequential`` model made from layer specs (the arguments are Keras's own names)."""
-    import keras
-    from keras import layers
-
-    from_specs(specs, input_shape)  # checks the specs, with clear errors
-    classes = {
-        "conv2d": layers.Conv2D,
-        "depthwise_conv2d": layers.DepthwiseConv2D,
-        "separable_conv2d": layers.SeparableConv2D,
-        "dense": layers.Dense,
-        "max_pool2d": layers.MaxPooling2D,
-        "avg_pool2d": layers.AveragePooling2D,
-        "global_avg_pool2d": layers.GlobalAveragePooling2D,
-        "batch_norm": layers.BatchNormalization,
-        "activation": layers.Activation,
-        "flatten": layers.Flatten,
-        "dropout": layers.Dropout,
-    }
-    defaults = {
-        "max_pool2d": {"pool_size": 2},
-        "avg_pool2d": {"pool_size": 2},
-        "dropout": {"rate": 0.5},
-    }
-    made = [
-        classes[s["type"]](
-            **{**defaults.get(s["type"], {}), **{k: v for k, v in s.items() if k != "type"}}
-        )
-        for s in specs
-    ]
-    return keras.Sequential([keras.Input(tuple(input_shape)), *made])
 
 
 def _torch_padding(padding, window, where):
@@ -149,14 +113,13 @@ def _torch_padding(padding, window, where):
     return tuple(size // 2 for size in window)  # gives TF's "same" output size for odd windows
 
 
-def to_torch(specs, input_shape):
-    """An ``nn.Sequential`` equal in parameters and shapes to ``to_keras(specs, input_shape)``.
+def build(specs, input_shape):
+    """An ``nn.Sequential`` equal in parameters and shapes to ``cnnkit.budget.keras.build(specs,
+    input_shape)``.
 
     ``input_shape`` is channels last, as for the specs; the module takes (batch, channels, height,
     width). "same" padding needs odd kernel and pool sizes.
     """
-    from torch import nn
-
     budget = from_specs(specs, input_shape)
     shapes = [tuple(input_shape)] + [record.output_shape for record in budget.layers]
     acts = {
@@ -207,7 +170,7 @@ def to_torch(specs, input_shape):
                 modules.append(nn.Conv2d(depth, spec["filters"], 1, bias=bias))
         elif kind == "dense":
             if len(shape) != 1:
-                raise ValueError(f"{where}: to_torch needs a flatten before a dense layer")
+                raise ValueError(f"{where}: build needs a flatten before a dense layer")
             modules.append(nn.Linear(channels, spec["units"], bias=bias))
         elif kind == "max_pool2d":
             modules.append(nn.MaxPool2d(window, stride, padding))
@@ -226,6 +189,30 @@ def to_torch(specs, input_shape):
         activation = spec.get("activation") or "linear"
         if activation != "linear":
             if activation not in acts:
-                raise ValueError(f"{where}: to_torch does not know the activation {activation!r}")
+                raise ValueError(f"{where}: build does not know the activation {activation!r}")
             modules.append(acts[activation]())
     return nn.Sequential(*modules)
+
+
+def checkpointed_kept_bytes(
+    model, segments: int, batch_size: int, input_shape=None, dtype: str = "float32"
+) -> int:
+    """Bytes kept for backprop when an ``nn.Sequential`` runs in checkpointed segments.
+
+    The split is ``torch.utils.checkpoint.checkpoint_sequential``'s: runs of ``len // segments``
+    layers, the last run taking the rest. A checkpointed run keeps only its input (its inside is
+    recomputed during backprop); the last run is not checkpointed and keeps what it always keeps.
+    ``input_shape``: one input's shape, e.g. (1, 28, 28).
+    """
+    if not isinstance(model, nn.Sequential):
+        raise TypeError(f"model must be an nn.Sequential, got {type(model).__name__}")
+    layers = list(model)
+    starts = checkpoint_starts(len(layers), segments)
+    x = torch.zeros((1, *positive_ints(input_shape, "input_shape", what="one input's shape")))
+    shapes = []
+    with in_mode(model, training=False), torch.no_grad():
+        for layer in layers:  # the input shape of each layer, found by running zeros through
+            shapes.append(tuple(x.shape[1:]))
+            x = layer(x)
+    tail = trace(nn.Sequential(*layers[starts[-1] :]), shapes[starts[-1]])
+    return kept_with_checkpoints(shapes, starts, tail, batch_size, dtype)

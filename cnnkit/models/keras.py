@@ -1,8 +1,6 @@
-"""Whole networks of chapter 4 in Keras: the Fashion-MNIST CNN and ResNets built from ``blocks_keras``.
-
-``cnnkit.models_torch`` builds the same networks in PyTorch, with equal parameter counts. Keras
-builders take the input shape (height, width, channels), as ``keras.applications`` does; the
-Keras models end with a softmax, the PyTorch ones return logits (``CrossEntropyLoss`` adds it).
+"""Whole networks of chapter 4 in Keras: the Fashion-MNIST CNN and ResNets built from
+``cnnkit.blocks.keras`` (``cnnkit.models.torch``: the same networks in PyTorch). The builders take
+the input shape (height, width, channels); the models end with a softmax.
 """
 
 from __future__ import annotations
@@ -10,11 +8,10 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from cnnkit.blocks_keras import BottleneckUnit, ResidualUnit, batch_norm
+from cnnkit.blocks.keras import BottleneckUnit, ResidualUnit, batch_norm
+from cnnkit.models import resnet_units
 
 __all__ = ["fashion_mnist_cnn", "resnet", "resnet34", "resnet50"]
-
-STAGE_FILTERS = (64, 128, 256, 512)
 
 
 def fashion_mnist_cnn(num_classes: int = 10, input_shape=(28, 28, 1)) -> keras.Sequential:
@@ -55,13 +52,10 @@ def resnet(
     name="resnet",
 ) -> keras.Sequential:
     """A ResNet: stem (conv 64 7×7 stride 2, BN, ReLU, max pool 3×3 stride 2), then
-    ``stage_sizes[i]`` units of ``STAGE_FILTERS[i]`` filters, stride 2 whenever the filter count
-    changes; global average pooling and a dense softmax head.
+    ``stage_sizes[i]`` units of ``cnnkit.models.STAGE_FILTERS[i]`` filters, stride 2 whenever the
+    filter count changes; global average pooling and a dense softmax head.
     """
-    if len(stage_sizes) != len(STAGE_FILTERS) or any(n < 1 for n in stage_sizes):
-        raise ValueError(
-            f"stage_sizes must be {len(STAGE_FILTERS)} positive ints, got {stage_sizes!r}"
-        )
+    units = resnet_units(stage_sizes)
     unit = BottleneckUnit if bottleneck else ResidualUnit
     model = keras.Sequential(name=name)
     model.add(keras.Input(shape=input_shape))
@@ -69,11 +63,8 @@ def resnet(
     model.add(batch_norm())
     model.add(layers.ReLU())
     model.add(layers.MaxPooling2D(3, strides=2, padding="same"))
-    previous = STAGE_FILTERS[0]
-    for filters, count in zip(STAGE_FILTERS, stage_sizes, strict=True):
-        for _ in range(count):
-            model.add(unit(filters, strides=1 if filters == previous else 2))
-            previous = filters
+    for filters, strides in units:
+        model.add(unit(filters, strides=strides))
     model.add(layers.GlobalAveragePooling2D())
     model.add(layers.Dense(num_classes, activation="softmax"))
     return model

@@ -1,19 +1,18 @@
-"""Whole networks of chapter 4 in PyTorch: the Fashion-MNIST CNN and ResNets built from ``blocks_torch``.
-
-``cnnkit.models_keras`` builds the same networks in Keras, with equal parameter counts. PyTorch
-builders take the number of input channels; the models return logits (no softmax), as
-``nn.CrossEntropyLoss`` expects. Inputs are (batch, channels, height, width).
+"""Whole networks of chapter 4 in PyTorch: the Fashion-MNIST CNN and ResNets built from
+``cnnkit.blocks.torch`` (``cnnkit.models.keras``: the same networks in Keras), and ``summary``, a
+Keras-style table of a module. The builders take the number of input channels; the models return
+logits (no softmax), as ``nn.CrossEntropyLoss`` expects. Inputs are (batch, channels, height, width).
 """
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
-from cnnkit.blocks_torch import BottleneckUnit, ResidualUnit, count_parameters
+from cnnkit.blocks.torch import BottleneckUnit, ResidualUnit, batch_norm, count_parameters
+from cnnkit.models import resnet_units
 
 __all__ = ["fashion_mnist_cnn", "resnet", "resnet34", "resnet50", "summary"]
-
-STAGE_FILTERS = (64, 128, 256, 512)
 
 
 def fashion_mnist_cnn(num_classes: int = 10, in_channels: int = 1) -> nn.Sequential:
@@ -48,29 +47,21 @@ def resnet(
     stage_sizes, bottleneck: bool = False, num_classes: int = 1000, in_channels: int = 3
 ) -> nn.Sequential:
     """A ResNet: stem (conv 64 7×7 stride 2, BN, ReLU, max pool 3×3 stride 2), then
-    ``stage_sizes[i]`` units of ``STAGE_FILTERS[i]`` filters, stride 2 whenever the filter count
-    changes; global average pooling and a dense head (logits).
+    ``stage_sizes[i]`` units of ``cnnkit.models.STAGE_FILTERS[i]`` filters, stride 2 whenever the
+    filter count changes; global average pooling and a dense head (logits).
     """
-    if len(stage_sizes) != len(STAGE_FILTERS) or any(n < 1 for n in stage_sizes):
-        raise ValueError(
-            f"stage_sizes must be {len(STAGE_FILTERS)} positive ints, got {stage_sizes!r}"
-        )
+    units = resnet_units(stage_sizes)
     layers = [
         nn.Conv2d(in_channels, 64, 7, stride=2, padding=3, bias=False),
-        nn.BatchNorm2d(64),
+        batch_norm(64),
         nn.ReLU(),
         nn.MaxPool2d(3, stride=2, padding=1),
     ]
-    expansion = 4 if bottleneck else 1
-    channels, previous = 64, STAGE_FILTERS[0]
-    for filters, count in zip(STAGE_FILTERS, stage_sizes, strict=True):
-        for _ in range(count):
-            strides = 1 if filters == previous else 2
-            if bottleneck:
-                layers.append(BottleneckUnit(channels, filters, strides, expansion))
-            else:
-                layers.append(ResidualUnit(channels, filters, strides))
-            channels, previous = filters * expansion, filters
+    unit, expansion = (BottleneckUnit, 4) if bottleneck else (ResidualUnit, 1)
+    channels = 64
+    for filters, strides in units:
+        layers.append(unit(channels, filters, strides))
+        channels = filters * expansion
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, num_classes)]
     return nn.Sequential(*layers)
 
@@ -92,8 +83,6 @@ def summary(model, input_shape=None) -> None:
     model (in eval mode, without gradients) to find the output shapes. Without it, nothing is
     computed and the shape column stays empty.
     """
-    import torch
-
     shapes = {}
     children = list(model.named_children()) or [(type(model).__name__, model)]
     if input_shape is not None:

@@ -1,0 +1,25 @@
+"""Figures the chapters share. Every function draws one new figure and returns it (or draws on the
+axes it is given); call ``plt.show()`` in the notebook.
+
+- ``cnnkit.plot.images``: image grids, feature maps and convolution filters;
+- ``cnnkit.plot.curves``: receptive-field growth, learning curves;
+- ``cnnkit.plot.diagrams``: grids of cells with windows and links (chapter 2's drawings).
+
+Boxes and masks drawn over images (chapters 6 and 7) will go in ``cnnkit.plot.overlays``.
+"""
+
+from cnnkit.plot.curves import learning_curves, plot_receptive_field_growth
+from cnnkit.plot.diagrams import Grid, draw_grid, draw_link, draw_window
+from cnnkit.plot.images import show_feature_maps, show_filters, show_images
+
+__all__ = [
+    "Grid",
+    "draw_grid",
+    "draw_link",
+    "draw_window",
+    "learning_curves",
+    "plot_receptive_field_growth",
+    "show_feature_maps",
+    "show_filters",
+    "show_images",
+]
