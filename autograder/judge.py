@@ -153,13 +153,13 @@ class Student:
         reply = self.request({"op": "call", "name": name, "args": arguments, "forbid": self.forbid.get(name, [])})
         return self._result(name, reply)
 
-    def probe(self, target, function, args):
+    def probe(self, target, function, args, kwargs):
         name = getattr(target, "_cnnkit_reference", None)
         if not isinstance(name, str):
             raise TypeError("probe() reaches the student's functions and objects (by their names)")
         source = textwrap.dedent(inspect.getsource(function))
         message = {"op": "probe", "name": name, "function": function.__name__, "source": source,
-                   "args": [_prepare(list(args)), {}]}
+                   "args": [_prepare(list(args)), _prepare(dict(kwargs))]}
         return self._result(name, self.request(message))
 
     def _result(self, name: str, reply: dict):
@@ -270,7 +270,8 @@ class Judge:
                 if last is not None:
                     eval(last, self.namespace)
             except BaseException as error:  # noqa: BLE001
-                return f"{cell['label']}: {type(error).__name__}: {error}"[:500]
+                first = (str(error).strip().splitlines() or [""])[0]
+                return f"{cell['label']}: {type(error).__name__}: {first}"[:300]
         return ""
 
     def run_test(self, test: dict) -> dict:
@@ -379,8 +380,11 @@ class JudgeProcess:
         send_frame(self.sock, json.dumps(setup).encode())
         self.ready = False
 
-    def _wait_ready(self) -> None:
-        ready, _ = self._receive(self.ready_by)
+    def _wait_ready(self, deadline: float) -> None:
+        # The judge had the kernel's time so far; a loaded machine may need more (a helper cell that
+        # imports TensorFlow and loads a data set): give it a few cell limits more, at least.
+        patience = 3 * max(self.startup, self.limits.cell_timeout)
+        ready, _ = self._receive(min(deadline, max(self.ready_by, time.monotonic() + patience)))
         if ready.get("op") != "ready":
             raise JudgeFailed("the judge did not get ready")
         if ready.get("error"):
@@ -406,7 +410,7 @@ class JudgeProcess:
     def run_test(self, test: dict, kernel, deadline: float, run) -> dict:
         """One test cell in the judge; the kernel answers its requests (outputs go to ``run``)."""
         if not self.ready:
-            self._wait_ready()
+            self._wait_ready(deadline)
         start = time.monotonic()
         cell_end = min(start + self.limits.cell_timeout, deadline)
         send_frame(self.sock, json.dumps({"op": "test", **test}).encode())

@@ -211,7 +211,6 @@ def process_env(limits: Limits, home: str) -> dict:
         "PATH": os.pathsep.join(
             [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
         ),
-        "PYTHONPATH": str(ROOT),  # only cnnkit (and autograder, for the judge) are visible there
         "HOME": home,
         "TMPDIR": "/tmp" if home.startswith("/tmp/") else home,
         "LANG": "C.UTF-8",
@@ -219,7 +218,8 @@ def process_env(limits: Limits, home: str) -> dict:
         "PYTHONHASHSEED": "0",
         "PYTHONNOUSERSITE": "1",
         # The course package is the repository's own cnnkit, the one the sandbox puts back (and the
-        # grader trusts), whatever an editable install of the virtual environment points at.
+        # grader trusts), whatever an editable install of the virtual environment points at; the
+        # judge also finds autograder there (the kernel does not: it is not put back for it).
         "PYTHONPATH": str(ROOT),
         "PYTHONDONTWRITEBYTECODE": "1",
         "MPLCONFIGDIR": f"{home}/.config/matplotlib",

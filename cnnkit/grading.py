@@ -3,7 +3,7 @@
 In your own Jupyter the exercise's test cells run in your kernel, and these helpers simply run there.
 When a notebook is graded, the test cells run in a separate *judge* process (``autograder.judge``)
 that reaches your notebook only through plain data: numbers, strings, bytes, lists, tuples, dicts and
-NumPy arrays. ``to_plain`` says what counts; ``encode``/``decode`` carry it without pickle;
+NumPy arrays (and sets). ``to_plain`` says what counts; ``encode``/``decode`` carry it without pickle;
 ``serve`` is what the graded kernel runs while a test asks it for values.
 """
 
@@ -63,7 +63,7 @@ def to_plain(value, depth: int = 0):
     array = _tensor_to_numpy(value)
     if array is not None:
         return to_plain(np.asarray(array), depth)
-    if type(value) in (list, tuple):
+    if type(value) in (list, tuple, set, frozenset):
         return type(value)(to_plain(item, depth + 1) for item in value)
     if type(value) is dict:
         return {to_plain(k, depth + 1): to_plain(v, depth + 1) for k, v in value.items()}
@@ -90,8 +90,9 @@ def _pack(value, buffers: list, depth: int = 0):
         return {"t": "bytes", "b": len(buffers) - 1}
     if type(value) is list:
         return [_pack(item, buffers, depth + 1) for item in value]
-    if type(value) is tuple:
-        return {"t": "tuple", "v": [_pack(item, buffers, depth + 1) for item in value]}
+    if type(value) in (tuple, set, frozenset):
+        items = value if type(value) is tuple else sorted(value, key=repr)  # the same bytes each time
+        return {"t": type(value).__name__, "v": [_pack(item, buffers, depth + 1) for item in items]}
     if type(value) is dict:
         return {"t": "dict", "v": [[_pack(k, buffers, depth + 1), _pack(v, buffers, depth + 1)] for k, v in value.items()]}
     if isinstance(value, (np.ndarray, np.generic)):
@@ -137,8 +138,9 @@ def _unpack(node, buffers: list, resolve, depth: int = 0):
         return float(body)
     if tag == "complex" and type(body) is list and len(body) == 2:
         return complex(float(body[0]), float(body[1]))
-    if tag == "tuple" and type(body) is list:
-        return tuple(_unpack(item, buffers, resolve, depth + 1) for item in body)
+    if tag in ("tuple", "set", "frozenset") and type(body) is list:
+        items = (_unpack(item, buffers, resolve, depth + 1) for item in body)
+        return {"tuple": tuple, "set": set, "frozenset": frozenset}[tag](items)
     if tag == "dict" and type(body) is list:
         pairs = [_unpack(pair, buffers, resolve, depth + 1) for pair in body]
         if not all(type(pair) is list and len(pair) == 2 for pair in pairs):
@@ -193,11 +195,12 @@ def decode(data: bytes, resolve=None):
 _judge = None  # set by the judge process: then probe and time_limit go to the student's kernel
 
 
-def probe(target, function, *args):
-    """``function(target, *args)``, run where the student's objects live; its result as plain data."""
+def probe(target, function, *args, **kwargs):
+    """``function(target, *args, **kwargs)``, run where the student's objects live; its result as
+    plain data."""
     if _judge is not None:
-        return _judge.probe(target, function, args)
-    return to_plain(function(target, *args))
+        return _judge.probe(target, function, args, kwargs)
+    return to_plain(function(target, *args, **kwargs))
 
 
 @contextlib.contextmanager

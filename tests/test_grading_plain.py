@@ -23,6 +23,8 @@ PLAIN = [
     "text é",
     b"\x00\xff",
     [1, [2, (3, 4)], {"a": 1, 5: "b", (1, 2): None}],
+    {"A", "C", 3},
+    frozenset({(1, 2), None}),
     np.arange(12, dtype=np.int16).reshape(3, 4),
     np.array([True, False]),
     np.zeros((0, 3), np.float32),
@@ -41,6 +43,8 @@ def same(a, b) -> bool:
         return isinstance(b, float) and b != b
     if type(a) in (list, tuple):
         return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if type(a) in (set, frozenset):
+        return type(a) is type(b) and a == b
     if type(a) is dict:
         return type(b) is dict and a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
     return type(a) is type(b) and a == b
@@ -70,7 +74,7 @@ class ListLike(list):
         (ListLike([1]), "ListLike"),
         (np.array([object()], dtype=object), "dtype object"),
         (np.array(["a"]), "dtype <U1"),
-        ({1, 2}, "set"),
+        ({1, Always(2)}, "Always"),
         (lambda: 1, "function"),
         ([[[[[[]]]]]] * 1, None),
     ],
