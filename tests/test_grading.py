@@ -1,6 +1,6 @@
 """The instructors' grading command, on a batch made from the real notebooks; and the LMS file names.
 
-The batch is graded once for the whole module (it runs nbgrader on four notebooks, ~30 s on 2 cores).
+The batch is graded once for the whole module (four notebooks are run, about a minute on 2 cores).
 Exercise 1's paths, grade ids and typical mistakes come from the hostile corpus
 (``tests/hostile/corpus.py``), which grades the same exercise.
 """
@@ -29,8 +29,9 @@ from hostile.corpus import (  # noqa: E402
 )
 from hostile.corpus import CELLS as AUTOGRADED  # noqa: E402
 
-from autograder import checks, grade  # noqa: E402
-from autograder.feedback import HIDDEN_FAILED, HideHiddenTests, hidden_test_lines  # noqa: E402
+from autograder import grade, intake, report  # noqa: E402
+from autograder.assignment import Assignment  # noqa: E402
+from autograder.nbgrader_feedback import HIDDEN_FAILED, HideHiddenTests, hidden_test_lines  # noqa: E402
 from autograder.submissions import (  # noqa: E402
     find_submissions,
     parse_filename,
@@ -53,9 +54,16 @@ def batch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("submissions")
     output = tmp_path_factory.mktemp("graded")
     solution_text = SOLUTION.read_text(encoding="utf-8")
+    markdown_answer = notebook()
+    for cell in markdown_answer.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "cnn_vs_dense_answer":
+            cell.source = "**Fewer parameters**: a layer needs $k^2 c f + f$ of them, not $h w c u$."
+    other = REPO / "exercises" / "02_convolution_math" / "02_convolution_math.ipynb"
     files = {
         # Canvas: reference solution, and two people whose short names collide
         f"doejohn_12345_67890_{ASSIGNMENT}.ipynb": solution_text,
+        "doejohn_12345_67891_02_convolution_math.ipynb": other.read_text(encoding="utf-8"),
+        f"mdmia_2000_3000_{ASSIGNMENT}.ipynb": nbformat.writes(markdown_answer),
         f"leejo_1001_5001_{ASSIGNMENT}.ipynb": answered(WRONG_ANSWERS),
         f"leejo_1002_5002_{ASSIGNMENT}-1.ipynb": solution_text,
         # Moodle: the untouched student version, plus an online text of the same person
@@ -75,11 +83,11 @@ def batch(tmp_path_factory):
         (folder / name).write_text(text, encoding="utf-8")
     command = [sys.executable, "-m", "autograder.grade", str(folder)]
     command += ["--assignment", ASSIGNMENT, "--output", str(output), "--workers", "2"]
-    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout + run.stderr
     with (output / "grades.csv").open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
-    return rows, output
+    return rows, output, run.stdout
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +99,11 @@ def rows(batch):
 
 def test_columns_are_stable(batch):
     header = list(batch[0][0])
-    assert header == grade.FIXED_COLUMNS + AUTOGRADED + ["needs_manual_grading", "notes"]
+    assert header == report.FIXED_COLUMNS + AUTOGRADED + ["needs_manual_grading", "notes"]
 
 
 def test_every_student_has_exactly_one_row(rows):
-    expected = {"doejohn", "leejo_1001", "leejo_1002", "jane_doe", "brokenbob", "emptyeve"}
+    expected = {"doejohn", "leejo_1001", "leejo_1002", "jane_doe", "brokenbob", "emptyeve", "mdmia"}
     assert set(rows) == expected | {"max_muster", "otheroz"}
 
 
@@ -120,6 +128,23 @@ def test_typical_mistakes_get_partial_credit_cell_by_cell(rows):
     assert row["receptive_field_visible"] == "1" and row["receptive_field_hidden"] == "0"
     assert row["dense_param_count_visible"] == row["dense_param_count_hidden"] == "1"
     assert row["conv_param_count_visible"] == row["conv_param_count_hidden"] == "0"
+
+
+def test_notebooks_of_another_assignment_are_skipped_and_reported(batch, rows):
+    assert rows["doejohn"]["source_file"] == f"doejohn_12345_67890_{ASSIGNMENT}.ipynb"
+    with (batch[1] / "skipped.csv").open(newline="", encoding="utf-8") as handle:
+        skipped = list(csv.reader(handle))
+    assert skipped[1:] == [["doejohn_12345_67891_02_convolution_math.ipynb", "a notebook of 02_convolution_math"]]
+    assert "skipped doejohn_12345_67891_02_convolution_math.ipynb" in batch[2]
+
+
+def test_feedback_renders_markdown_answers_and_marks_hand_grading_pending(batch, rows):
+    assert rows["mdmia"]["needs_manual_grading"] == "cnn_vs_dense_answer"
+    page = (batch[1] / "feedback" / "mdmia.html").read_text(encoding="utf-8")
+    assert "<strong>Fewer parameters</strong>" in page and "**Fewer" not in page
+    assert page.count('<img class="math"') >= 2 and "$k^2" not in page  # formulas drawn
+    assert "3 points, graded by hand</strong>: pending" in page
+    assert "<script" not in page
 
 
 def test_colliding_names_are_kept_apart(rows):
@@ -172,7 +197,7 @@ def test_feedback_shows_no_hidden_test(batch, rows):
         assert "HIDDEN TESTS" not in text
     wrong = visible_text(batch[1] / "feedback" / "leejo_1001.html")
     # receptive field and conv: a verdict, no traceback
-    assert wrong.count("AssertionError (the hidden tests are not shown)") == 2
+    assert wrong.count("Failed in a hidden test.") == 2
     assert "0 / 2 points Failed" in wrong and "Autograded score: 3 / 7" in wrong
 
 
@@ -295,20 +320,29 @@ def test_find_submissions_in_mixed_layouts(tmp_path):
 # --- the checks before nbgrader, and the feedback filter, on their own ------------------------
 
 
-def test_check_notebook_lists_deleted_test_cells(tmp_path):
-    nb = nbformat.read(STUDENT, as_version=4)
-    nb.cells = [
-        c
-        for c in nb.cells
-        if c.metadata.get("nbgrader", {}).get("grade_id") != "conv_param_count_hidden"
-    ]
+def test_intake_reads_notebooks_and_says_why_not(tmp_path):
+    assignment = Assignment.load(ASSIGNMENT)
     path = tmp_path / "nb.ipynb"
-    nbformat.write(nb, path)
-    assert checks.check_notebook(path, ASSIGNMENT, AUTOGRADED) == ("", ["conv_param_count_hidden"])
+    nbformat.write(nbformat.read(STUDENT, as_version=4), path)
+    assert intake.read(path, assignment)[1] == ""
     path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff")
-    assert checks.check_notebook(path, ASSIGNMENT, AUTOGRADED)[0].startswith("not a notebook")
+    assert intake.read(path, assignment)[1].startswith("not a notebook")
     path.write_text('{"cells": 3, "nbformat": 4}', encoding="utf-8")
-    assert checks.check_notebook(path, ASSIGNMENT, AUTOGRADED)[0].startswith("not a valid notebook")
+    assert intake.read(path, assignment)[1].startswith("not a valid notebook")
+    path.write_text('{"cells": [], "nbformat": 5}', encoding="utf-8")
+    assert "nbformat 5" in intake.read(path, assignment)[1]
+
+
+def test_intake_converts_nbformat_3(tmp_path):
+    v4 = nbformat.read(SOLUTION, as_version=4)
+    old = nbformat.convert(v4, 3)
+    path = tmp_path / "old.ipynb"
+    path.write_text(nbformat.writes(old, version=3), encoding="utf-8")
+    assert '"worksheets"' in path.read_text(encoding="utf-8")
+    nb, problem = intake.read(path, Assignment.load(ASSIGNMENT))
+    assert problem == "" and nb.nbformat == 4
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    assert "receptive_field_size" in ids and "conv_param_count_hidden" in ids
 
 
 def test_feedback_filter_keeps_a_verdict_and_never_fails():
