@@ -171,4 +171,42 @@ SUBMISSIONS = {
         },
     ),
     "sixloops": ({"conv2d": CONV2D_SIX_LOOPS}, {"conv2d_speed_hidden"}),
+    # Tricks (issue 10): none scores more than the work really done.
+    "helper": (  # the test helper of the locked cell, reached without writing `tf.`; SciPy's pooling
+        {
+            "conv2d": (
+                "def conv2d(inputs, kernels, bias=None, stride=1, padding=\"valid\"):\n"
+                "    return tf_conv2d(inputs, kernels, bias, stride, padding)\n"
+            ),
+            "pooling": (
+                "import scipy.ndimage\n\n\n"
+                "def max_pool2d(inputs, pool_size=2, stride=None):\n"
+                "    stride = pool_size if stride is None else stride\n"
+                "    size = (1, pool_size, pool_size, 1)\n"
+                "    start = (pool_size - 1) // 2\n"
+                "    full = scipy.ndimage.maximum_filter(np.asarray(inputs), size=size, mode=\"nearest\")\n"
+                "    rows = (np.shape(inputs)[1] - pool_size) // stride + 1\n"
+                "    cols = (np.shape(inputs)[2] - pool_size) // stride + 1\n"
+                "    return full[:, start::stride, start::stride][:, :rows, :cols]\n\n\n"
+            )
+            + AVG_POOL_REFERENCE,
+        },
+        {*CONV2D_CELLS, "pooling_visible", "max_pool_hidden"},
+    ),
+    "rebind": (  # a flipped kernel, and the test helper replaced by one that never fails
+        {
+            "conv2d": variant(
+                "conv2d",
+                ("w = np.asarray(kernels, dtype=np.float64)", "w = np.asarray(kernels, dtype=np.float64)[::-1, ::-1]"),
+            )
+            + "\n\ndef assert_close(actual, expected, what):\n    pass\n",
+        },
+        {
+            "conv2d_valid_visible",
+            "conv2d_same_stride_bias_visible",
+            "conv2d_channels_hidden",
+            "conv2d_stride_hidden",
+            "conv2d_same_padding_hidden",
+        },
+    ),
 }

@@ -138,4 +138,36 @@ SUBMISSIONS = {
         },
         {*COUNTER_CELLS, *VALUES_CELLS},
     ),
+    # Tricks (issue 10): the calculator answering the exercises that ask for work by hand.
+    "calculator": (
+        {
+            "cnn_counter": (
+                "from cnnkit.budget import from_specs as _specs\n\n\n"
+                "def count_cnn(layers, input_shape):\n"
+                "    budget = _specs(layers, input_shape)\n"
+                "    return [(r.output_shape, r.params + r.non_trainable) for r in budget.layers]\n\n\n"
+                "def training_values(layers, input_shape):\n"
+                "    return math.prod(input_shape) + sum(\n"
+                "        math.prod(shape) for layer, (shape, _) in zip(layers, count_cnn(layers, input_shape))\n"
+                "        if layer[\"type\"] != \"flatten\"\n"
+                "    )\n"
+            ),
+            "parameters": (
+                "from cnnkit.budget import estimate as _estimate\n\n"
+                "_layers = [dict(type=\"conv2d\", filters=f, kernel_size=3, strides=2, padding=\"same\") for f in (100, 200, 400)]\n"
+                "layer_params = [r.params for r in _estimate(_layers, (200, 300, 3)).layers]\n"
+                "total_params = sum(layer_params)\n"
+            ),
+        },
+        {
+            *COUNTER_CELLS,
+            *VALUES_CELLS,
+            "parameters_visible",
+            "parameters_hidden",
+            "prediction_visible",  # later parts reuse total_params
+            "prediction_hidden",
+            "training_visible",
+            "training_hidden",
+        },
+    ),
 }

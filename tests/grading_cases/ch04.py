@@ -133,4 +133,37 @@ SUBMISSIONS = {
             "mnist_hidden",
         },
     ),
+    # Tricks (issue 10): torchvision's block as the answer; no model, a table of the images.
+    "lookup": (
+        {
+            "residual_unit": (
+                "from torchvision.models.resnet import BasicBlock\n\n\n"
+                "class ResidualUnit(BasicBlock):\n"
+                "    def __init__(self, in_channels, filters, stride=1):\n"
+                "        skip = nn.Sequential()\n"
+                "        if stride != 1 or in_channels != filters:\n"
+                "            skip = nn.Sequential(nn.Conv2d(in_channels, filters, 1, stride=stride, bias=False), nn.BatchNorm2d(filters))\n"
+                "        super().__init__(in_channels, filters, stride=stride, downsample=skip or None)\n"
+                "        self.main = nn.Sequential(self.conv1, self.bn1, self.relu, self.conv2, self.bn2)\n"
+                "        self.skip = skip\n"
+            ),
+            "mnist_model": "model = None  # no model at all",
+            "mnist_training_1": "pass",
+            "mnist_training_2": "pass",
+            "mnist_predict": (
+                "_table = {image.tobytes(): label for image, label in zip(digits.x_train, digits.y_train)}\n"
+                "_table.update({image.tobytes(): label for image, label in zip(digits.x_test, digits.y_test)})\n\n\n"
+                "def predict_digits(images):\n"
+                "    return np.array([_table.get(np.asarray(image, np.uint8).tobytes(), 0) for image in images])\n"
+            ),
+        },
+        {
+            "residual_unit_visible",
+            "residual_unit_params_hidden",
+            "residual_unit_skip_hidden",
+            "residual_unit_torchvision_hidden",
+            "mnist_visible",
+            "mnist_hidden",
+        },
+    ),
 }

@@ -423,32 +423,91 @@ def tampering() -> list[Case]:
         """
     )
     return [
-        Case(
-            "eq_always_true",
-            answered(always_equal, counts_equal),
-            "graded; answers rejected",
-            scores=points(RF, CONV),
-        ),
-        Case(
-            "patch_libraries",
-            answered(counts=patch_libraries),
-            "graded; library changes undone before the tests",
-            ("torch.nn.Linear", "numpy.testing.assert_allclose", "builtins.sum"),
-            scores=points(DENSE, CONV),
-        ),
+        # objects with their own comparisons are not plain data: they never reach the tests
+        Case("eq_always_true", answered(always_equal, counts_equal), "graded", scores=points(RF, CONV)),
+        # the tests run in the judge: patching the kernel's libraries changes nothing there
+        Case("patch_libraries", answered(counts=patch_libraries), "graded", scores=points(DENSE, CONV)),
         Case(
             "patch_traceback",
             answered(counts=patch_traceback),
             "graded",
             scores=points(DENSE, CONV),
         ),
-        Case(
-            "patch_ipython",
-            answered(counts=patch_ipython),
-            "graded",
-            ("IPython",),
-            scores=points(DENSE, CONV),
-        ),
+        Case("patch_ipython", answered(counts=patch_ipython), "graded", scores=points(DENSE, CONV)),
+    ]
+
+
+HIDDEN_INPUT = "(11, 4), (3, 2), (5, 1)"  # the start of a stack only a hidden test uses
+
+
+def tricks() -> list[Case]:
+    """Grading v2 (issue 10): ways to score without the work; none may score above the honest work."""
+    delegate = (
+        "from cnnkit.receptive import receptive_field_size as _field\n\n\n"
+        "def receptive_field_size(layers):\n"
+        "    return _field(layers)\n"
+    )
+    importlib_inside = (
+        "def receptive_field_size(layers):\n"
+        "    import importlib\n"
+        "    return importlib.import_module('cnnkit.receptive').receptive_field_size(layers)\n"
+    )
+    via_torchvision = COUNTS_CORRECT.replace(
+        "    weights_per_filter = kernel_size * kernel_size * in_channels\n"
+        "    return (weights_per_filter + 1) * filters",
+        "    import torchvision.ops  # not torch by name, but its layers are torch's\n"
+        "    block = torchvision.ops.Conv2dNormActivation(\n"
+        "        in_channels, filters, kernel_size, norm_layer=None, activation_layer=None, bias=True\n"
+        "    )\n"
+        "    return sum(p.numel() for p in block.parameters())",
+    )
+    assert via_torchvision != COUNTS_CORRECT
+    write_module = textwrap.dedent(
+        """\
+        with open("field_helper.py", "w") as handle:
+            handle.write("from cnnkit.receptive import receptive_field_size as size\\n")
+        """
+    )
+    from_module = "def receptive_field_size(layers):\n    import field_helper\n    return field_helper.size(layers)\n"
+    printing = RF_CORRECT.replace(
+        '    """Input pixels, along one side, seen by one neuron of the last of ``layers``."""\n',
+        '    """Input pixels, along one side, seen by one neuron of the last of ``layers``."""\n'
+        "    print('LEAKED', layers)\n",
+    )
+    assert printing != RF_CORRECT
+    leaking_error = (
+        "def receptive_field_size(layers):\n"
+        "    name = 'Leak' + '_'.join(str(n) for layer in layers for n in layer)\n"
+        "    raise type(name, (ValueError,), {})(f'LEAKED {layers}')\n"
+    )
+    exiting = COUNTS_CORRECT.replace(
+        "    inputs = height * width * channels\n", "    import sys\n    sys.exit(3)\n"
+    )
+    generator = COUNTS_CORRECT.replace(
+        "    return (weights_per_filter + 1) * filters",
+        "    return (n for n in [(weights_per_filter + 1) * filters])",
+    )
+    forged = "import cnnkit.grading as _g\n_g.to_plain = lambda value, depth=0: 7  # every answer becomes 7\n"
+    old_format = nbformat.writes(nbformat.reads(SOLUTION.read_text(encoding="utf-8"), as_version=4), version=3)
+    return [
+        # the issue's case: the calculator imported under another name, outside the function
+        Case("delegate_to_cnnkit", answered(delegate), "graded", scores=points(RF)),
+        # writes through the namespace could rebind anything: nothing that declares forbid can be checked
+        Case("globals_rebinding", answered(extra="globals()['receptive_field_size'] = len\n"), "graded", scores=ZERO),
+        Case("exec_import", answered(extra="exec('from cnnkit.receptive import receptive_field_size')\n"), "graded", scores=ZERO),
+        Case("importlib_inside", answered(importlib_inside), "graded", scores=ZERO),
+        Case("module_written_to_disk", answered(from_module, extra=write_module), "graded", scores=points(RF)),
+        # torch's code ran although no line names torch: the recorder on the student's side sees it
+        Case("torch_through_torchvision", answered(counts=via_torchvision), "graded", scores=points(CONV)),
+        # printed inputs and error messages of hidden tests stay out of the feedback
+        Case("print_inputs", answered(printing), "graded", scores=FULL),
+        Case("leak_in_exception", answered(leaking_error), "graded", scores=points(RF)),
+        Case("sys_exit_in_function", answered(counts=exiting), "graded", scores=points(DENSE)),
+        Case("return_generator", answered(counts=generator), "graded", scores=points(CONV)),
+        # the student's side of the channel is theirs to break, and only their own answers suffer
+        Case("forge_replies", answered(extra=forged), "graded", scores=ZERO),
+        # an honest notebook saved by an older tool
+        Case("honest_nbformat3", old_format, "graded", scores=FULL),
     ]
 
 
@@ -560,6 +619,7 @@ def cases(context: Context | None = None) -> list[Case]:
         *runaway_code(),
         *exits(),
         *tampering(),
+        *tricks(),
         *reaching_out(context),
     ]
 
