@@ -38,6 +38,9 @@ NAMESPACE_WRITERS = {"exec", "eval", "compile", "globals", "locals", "vars", "se
                      "__import__", "get_ipython"}
 
 
+ANYWHERE = "(the notebook)"  # a construct that could rebind any name, wherever it is
+
+
 @dataclass(frozen=True)
 class Finding:
     """Why the graded ``name`` fails: a forbidden reach, or one that cannot be checked."""
@@ -51,6 +54,11 @@ class Finding:
 
     def sentence(self) -> str:
         where = f"{self.cell}, line {self.line}"
+        if self.via == ANYWHERE:
+            return (
+                f"{self.name} cannot be checked: the notebook uses {self.what} ({where}), which can "
+                "replace any function without a visible assignment"
+            )
         if self.kind == "forbidden":
             through = f" through {self.via}" if self.via and self.via != self.what else ""
             return f"{self.name} uses {self.what}{through} ({where}), which this exercise does not allow"
@@ -64,7 +72,8 @@ class _Definition:
     module: str | None = None  # for imports: the dotted name bound
 
 
-SAFE_MAGICS = {"matplotlib", "config", "pip", "precision", "pwd", "ls", "who", "whos"}
+SAFE_MAGICS = {"matplotlib", "config", "pip", "precision", "pwd", "ls", "who", "whos", "env",
+               "load_ext", "reload_ext", "autoreload", "time", "timeit", "lsmagic"}
 TIMING_CELL = re.compile(r"^\s*%%(time|timeit|capture)\b[^\n]*\n?")
 TIMING_LINE = re.compile(r"^(\s*)%(time|timeit)\s+", re.M)
 
@@ -267,7 +276,7 @@ def check(program: Program, name: str, forbid, helpers: set[str]) -> Finding | N
     forbid = tuple(forbid)
     if program.dynamic:  # could bind or rebind any name, this one included
         construct, cell, line = program.dynamic[0]
-        return Finding("uncheckable", name, construct, name, cell, line)
+        return Finding("uncheckable", name, construct, ANYWHERE, cell, line)
     if name not in program.definitions:
         return None  # not defined at all: the tests fail on their own
     seen: set[str] = set()

@@ -430,7 +430,9 @@ class Kernel:
                 try:
                     return recv_frame(self.channel)
                 except (OSError, ValueError) as error:
-                    self.box.kill(f"it broke the connection to the tests ({error})")
+                    self._wait_for_exit(2.0)  # a dying kernel closes the channel first
+                    if self.box.alive():
+                        self.box.kill(f"it broke the connection to the tests ({error})")
                     raise Stop("") from error
             self._drain(run, streams)
             now = time.monotonic()
@@ -444,6 +446,11 @@ class Kernel:
             elif interrupted_at is not None and now > interrupted_at + GRACE:
                 self.box.kill("cell_stuck")
                 raise Stop("")
+
+    def _wait_for_exit(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while self.box.alive() and time.monotonic() < end:
+            time.sleep(0.05)
 
     def close_channel(self, deadline: float) -> None:
         """Tell ``serve`` to return and wait for its reply (the kernel is then free again)."""

@@ -425,15 +425,12 @@ def tampering() -> list[Case]:
     return [
         # objects with their own comparisons are not plain data: they never reach the tests
         Case("eq_always_true", answered(always_equal, counts_equal), "graded", scores=points(RF, CONV)),
-        # the tests run in the judge: patching the kernel's libraries changes nothing there
-        Case("patch_libraries", answered(counts=patch_libraries), "graded", scores=points(DENSE, CONV)),
-        Case(
-            "patch_traceback",
-            answered(counts=patch_traceback),
-            "graded",
-            scores=points(DENSE, CONV),
-        ),
-        Case("patch_ipython", answered(counts=patch_ipython), "graded", scores=points(DENSE, CONV)),
+        # The tests run in the judge: patching the kernel's libraries changes nothing there. These
+        # notebooks also write through builtins or IPython, which could replace any answer unseen:
+        # nothing that must be written by hand can be checked, and those cells score 0.
+        Case("patch_libraries", answered(counts=patch_libraries), "graded", scores=ZERO),
+        Case("patch_traceback", answered(counts=patch_traceback), "graded", scores=ZERO),
+        Case("patch_ipython", answered(counts=patch_ipython), "graded", scores=ZERO),
     ]
 
 
@@ -601,10 +598,9 @@ def reaching_out(context: Context) -> list[Case]:
     )
     nb.cells.insert(index_of(nb, "dense_param_count_visible"), nbformat.v4.new_code_cell(leak))
     return [
-        Case(
-            "read_secrets", nbformat.writes(nb), "graded", scores=WRONG_POINTS, isolation_only=True
-        ),
-        Case("write_elsewhere", answered(extra=write), "graded", scores=FULL, isolation_only=True),
+        # both run code built at run time (exec, __import__): they cannot be checked either
+        Case("read_secrets", nbformat.writes(nb), "graded", scores=ZERO, isolation_only=True),
+        Case("write_elsewhere", answered(extra=write), "graded", scores=ZERO, isolation_only=True),
         Case("network", answered(extra=network), "graded", scores=FULL, isolation_only=True),
         Case("lingering_process", answered(extra=linger), "graded", scores=FULL),
     ]
