@@ -29,7 +29,9 @@ def released_files(name: str, exercises: Path = EXERCISES) -> list[Path]:
         path
         for path in sorted(folder.rglob("*"))
         if path.is_file()
-        and not any(part.startswith((".", "__pycache__")) for part in path.relative_to(folder).parts)
+        and not any(
+            part.startswith((".", "__pycache__")) for part in path.relative_to(folder).parts
+        )
     ]
     if not any(path.suffix == ".ipynb" for path in files):
         raise FileNotFoundError(f"{folder} has no notebook: run `make exercises`")

@@ -21,12 +21,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tomllib
 from importlib import metadata
 from pathlib import Path
 
 import nbformat
 import pytest
+import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -190,7 +190,9 @@ def on_colab(tmp_path_factory):
     cells.write_text(json.dumps(first_cells(CHAPTER)))
     (tmp / "run_cells.py").write_text(RUN_CELLS)
     url = colab.repository_url(REPO / "_config.yml")
-    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env = {
+        key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "VIRTUAL_ENV")
+    }
     env.update(
         PATH=f"{python.parent}{os.pathsep}{env.get('PATH', '')}",
         MPLBACKEND="Agg",  # a script, not a notebook kernel: no inline figures to keep
@@ -211,7 +213,9 @@ def test_the_cell_installs_cnnkit_from_the_repository_and_the_chapter_starts(on_
     run = on_colab["run"]
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
     location = next(line for line in run.stdout.splitlines() if line.startswith("CNNKIT_FROM"))
-    assert location.split()[1].startswith(str(on_colab["site"])), location  # pip's copy, not the repo's
+    assert location.split()[1].startswith(str(on_colab["site"])), (
+        location
+    )  # pip's copy, not the repo's
     direct_url = json.loads(
         next(on_colab["site"].glob("cnnkit-*.dist-info")).joinpath("direct_url.json").read_text()
     )
@@ -224,7 +228,9 @@ def test_nothing_but_cnnkit_is_installed_or_upgraded(on_colab):
     before, after = on_colab["before"], on_colab["after"]
     assert "cnnkit" not in before
     assert set(after) - set(before) == {"cnnkit"}, sorted(set(after) - set(before))
-    changed = {name: (before[name], after[name]) for name in before if after.get(name) != before[name]}
+    changed = {
+        name: (before[name], after[name]) for name in before if after.get(name) != before[name]
+    }
     assert not changed, changed
     # Colab's packages are all still the linked ones, at the versions they had
     for name in COLAB_STACK:
@@ -234,7 +240,10 @@ def test_nothing_but_cnnkit_is_installed_or_upgraded(on_colab):
 def test_the_installed_package_has_every_module_of_the_repository(on_colab):
     """Subpackages included: whatever setuptools finds, the wheel must hold all of cnnkit."""
     ours = {p.relative_to(REPO).as_posix() for p in (REPO / "cnnkit").rglob("*.py")}
-    installed = {p.relative_to(on_colab["site"]).as_posix() for p in (on_colab["site"] / "cnnkit").rglob("*.py")}
+    installed = {
+        p.relative_to(on_colab["site"]).as_posix()
+        for p in (on_colab["site"] / "cnnkit").rglob("*.py")
+    }
     assert ours <= installed, sorted(ours - installed)
 
 

@@ -174,7 +174,9 @@ def test_release_writes_one_zip_per_assignment_with_the_student_notebooks(releas
         expected = {f"{name}/{p.relative_to(exercises).as_posix()}": p.read_bytes()
                     for p in exercises.rglob("*") if p.is_file()}  # fmt: skip
         assert members == expected, name
-        assert not any("BEGIN SOLUTION" in text.decode(errors="ignore") for text in members.values())
+        assert not any(
+            "BEGIN SOLUTION" in text.decode(errors="ignore") for text in members.values()
+        )
 
 
 def test_release_is_reproducible(released, tmp_path):

@@ -43,7 +43,9 @@ def test_builds_with_make_book_and_uploads_the_html(workflow):
     build = jobs[builders[0]]
     names = [step.get("run", step.get("uses", "")) for step in steps(build)]
     make = names.index("make book")
-    uploads = [i for i, step in enumerate(steps(build)) if uses(step, "actions/upload-pages-artifact")]
+    uploads = [
+        i for i, step in enumerate(steps(build)) if uses(step, "actions/upload-pages-artifact")
+    ]
     assert uploads and uploads[0] > make, "the Pages artifact is uploaded after `make book`"
     assert steps(build)[uploads[0]]["with"]["path"].rstrip("/").removeprefix("./") == "_build/html"
     python = next(step for step in steps(build) if uses(step, "actions/setup-python"))
