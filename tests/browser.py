@@ -258,7 +258,7 @@ class Page:
             raise ProtocolError(f"JavaScript error: {text}")
         return result["result"].get("value")
 
-    def screenshot(self, path: str | Path, width: int = 1280, max_height: int = 16000) -> int:
+    def screenshot(self, path: str | Path, width: int = 1280, max_height: int = 60000) -> int:
         """Save a PNG of the whole page (up to ``max_height`` pixels); return the height saved."""
         size = self.send("Page.getLayoutMetrics")["cssContentSize"]
         height = int(min(max(size["height"], 1), max_height))

@@ -35,7 +35,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
-CACHE = BUILD / ".jupyter_cache"
 REPORT = BUILD / "book-report.json"
 LOG = BUILD / "build.log"
 
@@ -93,14 +92,14 @@ def sources_digest(root: Path = ROOT) -> dict[str, str]:
     return {path: hashlib.sha256((root / path).read_bytes()).hexdigest() for path in paths}
 
 
-def execute_one(path: str, timeout: int) -> dict:
+def execute_one(root: Path, path: str, timeout: int) -> dict:
     """Run one notebook in its folder (a worker process); return the executed notebook or the error."""
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
-    notebook = nbformat.read(ROOT / path, as_version=4)
+    notebook = nbformat.read(root / path, as_version=4)
     result = single_nb_execution(
-        notebook, cwd=str((ROOT / path).parent), timeout=timeout, allow_errors=False
+        notebook, cwd=str((root / path).parent), timeout=timeout, allow_errors=False
     )
     if result.err is not None:
         return {
@@ -111,16 +110,18 @@ def execute_one(path: str, timeout: int) -> dict:
     return {"path": path, "seconds": result.time, "notebook": nbformat.writes(notebook)}
 
 
-def execute(notebooks: list[str], workers: int, timeout: int, previous: dict) -> dict[str, dict]:
+def execute(
+    root: Path, notebooks: list[str], workers: int, timeout: int, previous: dict
+) -> dict[str, dict]:
     """Execute what the cache lacks, ``workers`` at a time; return the record of every notebook."""
     import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    cache = get_cache(str(CACHE))
+    cache = get_cache(str(root / "_build" / ".jupyter_cache"))
     records, pending = {}, []
     for path in notebooks:
-        notebook = nbformat.read(ROOT / path, as_version=4)
+        notebook = nbformat.read(root / path, as_version=4)
         try:
             cached = cache.match_cache_notebook(notebook)
         except KeyError:
@@ -132,7 +133,7 @@ def execute(notebooks: list[str], workers: int, timeout: int, previous: dict) ->
 
     # Longest first (known from the last report, else the largest file), so the workers end together.
     def expected(path):
-        return previous.get(path, {}).get("seconds") or (ROOT / path).stat().st_size / 1e4
+        return previous.get(path, {}).get("seconds") or (root / path).stat().st_size / 1e4
 
     pending.sort(key=expected, reverse=True)
     if pending:
@@ -140,7 +141,7 @@ def execute(notebooks: list[str], workers: int, timeout: int, previous: dict) ->
     # Fresh interpreters (spawn): the workers share nothing with this process's cache database.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max(1, workers), mp_context=context) as pool:
-        futures = [pool.submit(execute_one, path, timeout) for path in pending]
+        futures = [pool.submit(execute_one, root, path, timeout) for path in pending]
         for future in concurrent.futures.as_completed(futures):
             try:
                 result = future.result()
@@ -152,7 +153,7 @@ def execute(notebooks: list[str], workers: int, timeout: int, previous: dict) ->
                 cache.cache_notebook_bundle(
                     CacheBundleIn(
                         nbformat.reads(result["notebook"], as_version=4),
-                        str(ROOT / path),
+                        str(root / path),
                         data={"execution_seconds": result["seconds"]},
                     ),
                     check_validity=False,
@@ -166,23 +167,23 @@ def execute(notebooks: list[str], workers: int, timeout: int, previous: dict) ->
     return {path: records[path] for path in notebooks}
 
 
-def build(failed: list[str]) -> tuple[int, float]:
+def build(root: Path, failed: list[str]) -> tuple[int, float]:
     """``jupyter-book build``, with the notebooks that failed left unexecuted; (exit code, seconds)."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
-    command = [str(jupyter_book), "build", str(ROOT), "-W", "-n", "--keep-going"]
+    command = [str(jupyter_book), "build", str(root), "-W", "-n", "--keep-going"]
     with tempfile.TemporaryDirectory() as tmp:
         if failed:
-            config = load_yaml(ROOT / "_config.yml")
+            config = load_yaml(root / "_config.yml")
             config.setdefault("execute", {}).setdefault("exclude_patterns", []).extend(failed)
             extensions = config.get("sphinx", {}).get("local_extensions") or {}
             for name, path in extensions.items():  # relative to the config file: make absolute
-                extensions[name] = str((ROOT / path).resolve())
+                extensions[name] = str((root / path).resolve())
             derived = Path(tmp) / "_config.yml"
             derived.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
             command += ["--config", str(derived)]
         start = time.monotonic()
-        with LOG.open("w", encoding="utf-8") as log:
-            process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+        with (root / LOG.relative_to(ROOT)).open("w", encoding="utf-8") as log:
+            process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True)  # fmt: skip
             for line in process.stdout:
                 sys.stdout.write(line)
@@ -195,19 +196,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="notebooks executed at once (default: one per core)")  # fmt: skip
+    parser.add_argument("--root", type=Path, default=ROOT, help="the book (default: this one)")
     args = parser.parse_args(argv)
-    BUILD.mkdir(exist_ok=True)
+    root = args.root.resolve()
+    report_path = root / REPORT.relative_to(ROOT)
+    report_path.parent.mkdir(exist_ok=True)
     previous = {}
-    if REPORT.is_file():
-        previous = json.loads(REPORT.read_text(encoding="utf-8")).get("notebooks", {})
-    REPORT.unlink(missing_ok=True)  # never leave a report that could pass for this build
+    if report_path.is_file():
+        previous = json.loads(report_path.read_text(encoding="utf-8")).get("notebooks", {})
+    report_path.unlink(missing_ok=True)  # never leave a report that could pass for this build
 
-    timeout = int(load_yaml(ROOT / "_config.yml").get("execute", {}).get("timeout", 900))
+    timeout = int(load_yaml(root / "_config.yml").get("execute", {}).get("timeout", 900))
     start = time.monotonic()
-    notebooks = execute(executed_notebooks(), args.workers, timeout, previous)
+    notebooks = execute(root, executed_notebooks(root), args.workers, timeout, previous)
     executed_s = time.monotonic() - start
     failed = [path for path, record in notebooks.items() if record["status"] == "failed"]
-    code, build_s = build(failed)
+    code, build_s = build(root, failed)
     report = {
         "notebooks": notebooks,
         "workers": args.workers,
@@ -217,13 +221,13 @@ def main(argv: list[str] | None = None) -> int:
             "build": round(build_s, 1),
             "total": round(time.monotonic() - start, 1),
         },  # fmt: skip
-        "sources": sources_digest(),
+        "sources": sources_digest(root),
     }
-    REPORT.write_text(json.dumps(report, indent=1), encoding="utf-8")
+    report_path.write_text(json.dumps(report, indent=1), encoding="utf-8")
     seconds = report["seconds"]
     print(f"book: executed in {seconds['execute']:.0f} s, built in {seconds['build']:.0f} s "
           f"({seconds['total']:.0f} s in all); {len(failed)} notebook(s) failed; "
-          f"jupyter-book exit code {code}; report in {REPORT.relative_to(ROOT)}")  # fmt: skip
+          f"jupyter-book exit code {code}; report in {report_path.relative_to(root)}")  # fmt: skip
     return 1 if failed or code else 0
 
 
