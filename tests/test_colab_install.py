@@ -111,15 +111,20 @@ def link_packages(dists: dict[str, metadata.Distribution], farm: Path) -> None:
         plant(top)
 
 
-def snapshot(python: Path) -> dict[str, tuple[str, str]]:
-    """Every distribution the environment of ``python`` sees: name -> (version, location)."""
+def snapshot(python: Path) -> set[tuple[str, str, str]]:
+    """Every distribution the environment of ``python`` sees, as (name, version, location).
+
+    All of them, shadowed ones included: a package pip upgraded would appear twice.
+    """
     code = (
         "import json, importlib.metadata as m\n"
-        "print(json.dumps({d.metadata['Name'].lower().replace('_', '-'):"
-        " (d.version, str(d.locate_file(''))) for d in m.distributions()}))"
+        "print(json.dumps([(d.metadata['Name'], d.version, str(d.locate_file('')))"
+        " for d in m.distributions()]))"
     )
     out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
-    return json.loads(out.stdout)
+    return {
+        (canonicalize_name(name), version, where) for name, version, where in json.loads(out.stdout)
+    }
 
 
 def snapshot_of_repository(target: Path) -> str:
@@ -226,15 +231,14 @@ def test_the_cell_installs_cnnkit_from_the_repository_and_the_chapter_starts(on_
 
 def test_nothing_but_cnnkit_is_installed_or_upgraded(on_colab):
     before, after = on_colab["before"], on_colab["after"]
-    assert "cnnkit" not in before
-    assert set(after) - set(before) == {"cnnkit"}, sorted(set(after) - set(before))
-    changed = {
-        name: (before[name], after[name]) for name in before if after.get(name) != before[name]
-    }
-    assert not changed, changed
-    # Colab's packages are all still the linked ones, at the versions they had
+    assert not any(name == "cnnkit" for name, _, _ in before)
+    added, removed = after - before, before - after
+    assert [name for name, _, _ in added] == ["cnnkit"], sorted(added)
+    assert not removed, sorted(removed)
+    # Colab's packages are all there once, at the versions this environment has
     for name in COLAB_STACK:
-        assert after[canonicalize_name(name)][0] == metadata.version(name), name
+        versions = [version for dist, version, _ in after if dist == canonicalize_name(name)]
+        assert versions == [metadata.version(name)], (name, versions)
 
 
 def test_the_installed_package_has_every_module_of_the_repository(on_colab):
