@@ -31,7 +31,7 @@ book: $(STAMP)
 # A single chapter, for a developer: python -m pytest --nbval-lax --nbval-current-env book/X.ipynb
 test: $(STAMP)
 	python tests/offline_data.py
-	-python tests/build_book.py --workers $(WORKERS)
+	-python tests/build_book.py --workers $(WORKERS) --profile "$${CNNKIT_PROFILE:-quick}"
 	REQUIRE_BOOK_BUILD=1 python -m pytest -n $(WORKERS) --dist loadfile --durations=15 \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 tests solutions
 

@@ -4,7 +4,8 @@
 
 1. Every notebook of ``_toc.yml`` that the book executes (``execute.exclude_patterns`` of
    ``_config.yml`` left out) and whose outputs are not already in Jupyter Book's execution cache
-   (``_build/.jupyter_cache``, keyed by the code of the cells) runs, N at a time, longest first.
+   (``_build/.jupyter_cache/<profile>``, keyed by the cells) runs, N at a time, longest first, in
+   one cnnkit profile (``--profile``, else ``CNNKIT_PROFILE``, else full with a GPU).
 2. ``jupyter-book build . -W -n --keep-going`` then finds every output in the cache and executes
    nothing. A notebook that failed is built without outputs instead of being run a second time.
 3. ``_build/book-report.json`` records, per notebook, whether it ran or came from the cache, its
@@ -32,6 +33,9 @@ import traceback
 from pathlib import Path
 
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from cnnkit.profile import PROFILES, get_profile  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "_build"
@@ -111,14 +115,14 @@ def execute_one(root: Path, path: str, timeout: int) -> dict:
 
 
 def execute(
-    root: Path, notebooks: list[str], workers: int, timeout: int, previous: dict
+    root: Path, notebooks: list[str], workers: int, timeout: int, previous: dict, profile: str
 ) -> dict[str, dict]:
     """Execute what the cache lacks, ``workers`` at a time; return the record of every notebook."""
     import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    cache = get_cache(str(root / "_build" / ".jupyter_cache"))
+    cache = get_cache(str(cache_dir(root, profile)))
     records, pending = {}, []
     for path in notebooks:
         notebook = nbformat.read(root / path, as_version=4)
@@ -167,20 +171,27 @@ def execute(
     return {path: records[path] for path in notebooks}
 
 
-def build(root: Path, failed: list[str]) -> tuple[int, float]:
+def cache_dir(root: Path, profile: str) -> Path:
+    """Jupyter Book's execution cache, one per profile: the cells' code does not say which ran."""
+    return root / "_build" / ".jupyter_cache" / profile
+
+
+def build(root: Path, failed: list[str], profile: str) -> tuple[int, float]:
     """``jupyter-book build``, with the notebooks that failed left unexecuted; (exit code, seconds)."""
     jupyter_book = Path(sys.executable).with_name("jupyter-book")
     command = [str(jupyter_book), "build", str(root), "-W", "-n", "--keep-going"]
     with tempfile.TemporaryDirectory() as tmp:
-        if failed:
-            config = load_yaml(root / "_config.yml")
-            config.setdefault("execute", {}).setdefault("exclude_patterns", []).extend(failed)
-            extensions = config.get("sphinx", {}).get("local_extensions") or {}
-            for name, path in extensions.items():  # relative to the config file: make absolute
-                extensions[name] = str((root / path).resolve())
-            derived = Path(tmp) / "_config.yml"
-            derived.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-            command += ["--config", str(derived)]
+        # _config.yml with this profile's cache and the failed notebooks left unexecuted
+        config = load_yaml(root / "_config.yml")
+        execute = config.setdefault("execute", {})
+        execute["cache"] = str(cache_dir(root, profile))
+        execute["exclude_patterns"] = [*(execute.get("exclude_patterns") or []), *failed]
+        extensions = config.get("sphinx", {}).get("local_extensions") or {}
+        for name, path in extensions.items():  # relative to the config file: make absolute
+            extensions[name] = str((root / path).resolve())
+        derived = Path(tmp) / "_config.yml"
+        derived.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        command += ["--config", str(derived)]
         start = time.monotonic()
         with (root / LOG.relative_to(ROOT)).open("w", encoding="utf-8") as log:
             process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE,
@@ -197,8 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="notebooks executed at once (default: one per core)")  # fmt: skip
     parser.add_argument("--root", type=Path, default=ROOT, help="the book (default: this one)")
+    parser.add_argument("--profile", choices=PROFILES,
+                        help="default: $CNNKIT_PROFILE, else cnnkit's choice (full with a GPU)")  # fmt: skip
     args = parser.parse_args(argv)
     root = args.root.resolve()
+    profile = args.profile or get_profile()
+    os.environ["CNNKIT_PROFILE"] = profile  # every kernel, ours and jupyter-book's, runs this one
     report_path = root / REPORT.relative_to(ROOT)
     report_path.parent.mkdir(exist_ok=True)
     previous = {}
@@ -208,12 +223,13 @@ def main(argv: list[str] | None = None) -> int:
 
     timeout = int(load_yaml(root / "_config.yml").get("execute", {}).get("timeout", 900))
     start = time.monotonic()
-    notebooks = execute(root, executed_notebooks(root), args.workers, timeout, previous)
+    notebooks = execute(root, executed_notebooks(root), args.workers, timeout, previous, profile)
     executed_s = time.monotonic() - start
     failed = [path for path, record in notebooks.items() if record["status"] == "failed"]
-    code, build_s = build(root, failed)
+    code, build_s = build(root, failed, profile)
     report = {
         "notebooks": notebooks,
+        "profile": profile,
         "workers": args.workers,
         "build": {"returncode": code, "log": LOG.relative_to(ROOT).as_posix()},
         "seconds": {

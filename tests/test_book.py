@@ -6,6 +6,7 @@ had no warning (-W -n: every page in the toc, every cross-reference resolved), a
 readers need. tests/test_browser.py opens the same pages in a browser.
 """
 
+import os
 import re
 from pathlib import Path
 
@@ -28,6 +29,11 @@ def test_the_book_executes_every_chapter():
     assert not any(path.startswith("exercises/") for path in EXECUTED)
 
 
+def test_the_book_was_built_in_the_profile_under_test(report):
+    """`make test` builds in the quick profile (unless CNNKIT_PROFILE says otherwise)."""
+    assert report["profile"] == os.environ.get("CNNKIT_PROFILE", "quick")
+
+
 @pytest.mark.parametrize("notebook", EXECUTED)
 def test_chapter_ran_without_error(report, notebook):
     record = report["notebooks"].get(notebook)
@@ -37,6 +43,8 @@ def test_chapter_ran_without_error(report, notebook):
 
 @pytest.mark.parametrize("notebook", EXECUTED)
 def test_chapter_runs_within_its_budget(report, notebook):
+    if report["profile"] != "quick":
+        pytest.skip("the 4-minute budget is the quick profile's")
     record = report["notebooks"].get(notebook, {})
     if record.get("status") == "failed":
         pytest.fail(f"{notebook} failed, see test_chapter_ran_without_error", pytrace=False)
