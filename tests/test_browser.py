@@ -17,7 +17,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import book_checks
 import pytest
@@ -151,8 +151,7 @@ def visits():
             for path in book_checks.pages():
                 relative = path.relative_to(HTML).as_posix()
                 if target := redirect(path):  # e.g. index.html -> the root page: not a page itself
-                    found = {**EMPTY, "links": [base + relative.rsplit(relative.split("/")[-1], 1)[0]
-                                                + target]}  # fmt: skip
+                    found = {**EMPTY, "links": [urljoin(base + relative, target)]}
                     results[relative] = (Visit(base + relative), found, 0.0)
                     continue
                 start = time.monotonic()
@@ -287,3 +286,43 @@ def test_no_heading_is_doubled(visits):
                 yield f"heading {upper!r} right above the same heading"
 
     assert not (problems := failures(visits, check)), problems
+
+
+BROKEN_PAGE = """<!doctype html><html><head><title>broken</title></head><body>
+<main><article class="bd-article" style="width: 400px">
+<h2>Results</h2><p class="caption">Results</p>
+<p>An unrendered formula: \\(a^2 + b^2\\)</p>
+<div class="highlight"><pre style="overflow-x: auto">x = "%s"</pre></div>
+<img src="missing.png" alt="">
+<img src="figure.png" alt="../_images/figure.png">
+<a href="nowhere.html">a broken link</a>
+<script>console.error("something broke")</script>
+</article></main></body></html>"""
+
+
+def test_the_checks_see_what_is_wrong_with_a_broken_page(tmp_path):
+    """Not vacuous: on a page with every problem, each one is found."""
+    if not find_chromium():
+        book_checks.missing("no Chromium to open a page with: `apt-get install chromium`")
+    (tmp_path / "page.html").write_text(BROKEN_PAGE % ("long " * 60))
+    (tmp_path / "figure.png").write_bytes(b"not a PNG")  # served, but no image
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path))
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with Chromium() as browser:
+            page = browser.new_page(WIDTH, HEIGHT)
+            visit = page.open(f"http://127.0.0.1:{server.server_port}/page.html", settle_js=SETTLE)
+            found = page.evaluate(INSPECT)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert any("something broke" in error for error in visit.console_errors), visit
+    assert any(url.endswith("missing.png") for _, url, _ in visit.failed_requests), visit
+    assert found["unrendered"] and "a^2" in found["unrendered"][0]
+    assert found["wide"] and found["wide"][0]["line"].startswith('x = "long')
+    assert [image["alt"] for image in found["images"]] == ["", "../_images/figure.png"]
+    assert not any(image["loaded"] for image in found["images"])
+    assert any(link.endswith("/nowhere.html") for link in found["links"])
+    assert found["headings"] == ["Results", "Results"]
