@@ -1,7 +1,9 @@
 """The first code cell of every notebook: install ``cnnkit`` when the notebook runs on Google Colab.
 
 The repository URL is written once, in the book's ``_config.yml``; ``python -m cnnkit.colab``
-(``make colab-cells``) writes it into every notebook and a test checks that they agree.
+(``make colab-cells``) writes it into every notebook and a test checks that they agree. The cell
+carries the ``remove-cell`` tag: it stays in the notebooks (Colab, downloads) but not on the book's
+pages, where it would be the first thing on every one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import sys
 from pathlib import Path
 
 MARKER = "# Colab only: install the course helper package"
+TAG = "remove-cell"  # Jupyter Book leaves a cell with this tag out of the page
 
 
 def in_colab() -> bool:
@@ -53,11 +56,13 @@ def sync_notebooks(paths, url: str) -> list[Path]:
         nb = nbformat.read(path, as_version=4)
         code = [cell for cell in nb.cells if cell.cell_type == "code"]
         if code and code[0].source.startswith(MARKER):
-            if code[0].source == expected:
+            tags = code[0].metadata.get("tags", [])
+            if code[0].source == expected and TAG in tags:
                 continue
             code[0].source = expected
+            code[0].metadata["tags"] = [*tags, TAG] if TAG not in tags else tags
         else:
-            cell = nbformat.v4.new_code_cell(expected)
+            cell = nbformat.v4.new_code_cell(expected, metadata={"tags": [TAG]})
             first_code = nb.cells.index(code[0]) if code else len(nb.cells)
             nb.cells.insert(first_code, cell)
         nbformat.write(nb, path)

@@ -1,58 +1,102 @@
-"""The book builds strictly (-W -n): every page in the toc, every cross-reference resolves.
+"""The book as `make book` built it (tests/build_book.py): executed once, strictly, and whole.
 
-`make book` executes the notebooks; nbval already executes them in this suite, so this build skips
-execution and checks the structure: the toc, headings, links between chapters and exercises, the
-Colab and download buttons.
+The chapters are executed by that build (in parallel, into Jupyter Book's cache), not again here;
+these tests read its report: every chapter ran without error within the chapter budget, the build
+had no warning (-W -n: every page in the toc, every cross-reference resolved), and the pages have what
+readers need. tests/test_browser.py opens the same pages in a browser.
 """
 
+import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
+import book_checks
+import build_book
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+CHAPTER_BUDGET_S = 240  # each chapter runs in 4 minutes at most on 2 cores, quick profile
+EXECUTED = build_book.executed_notebooks(REPO)
 
 
 @pytest.fixture(scope="module")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    config = out / "_config.yml"
-    text = (REPO / "_config.yml").read_text()
-    text, count = re.subn(r"execute_notebooks: \w+", 'execute_notebooks: "off"', text)
-    assert count == 1, "_config.yml must set execute.execute_notebooks"
-    config.write_text(text)
-    jupyter_book = shutil.which("jupyter-book") or str(
-        Path(sys.executable).with_name("jupyter-book")
+def report():
+    return book_checks.load_report()
+
+
+def test_the_book_executes_every_chapter():
+    assert EXECUTED and all(path.startswith("book/") for path in EXECUTED), EXECUTED
+    assert not any(path.startswith("exercises/") for path in EXECUTED)
+
+
+def test_the_book_was_built_in_the_profile_under_test(report):
+    """`make test` builds in the quick profile (unless CNNKIT_PROFILE says otherwise)."""
+    assert report["profile"] == os.environ.get("CNNKIT_PROFILE", "quick")
+
+
+@pytest.mark.parametrize("notebook", EXECUTED)
+def test_chapter_ran_without_error(report, notebook):
+    record = report["notebooks"].get(notebook)
+    assert record, f"{notebook} was not executed by the build"
+    assert record["status"] in ("executed", "cached"), f"{notebook} failed:\n{record['error']}"
+
+
+@pytest.mark.parametrize("notebook", EXECUTED)
+def test_chapter_runs_within_its_budget(report, notebook):
+    if report["profile"] != "quick":
+        pytest.skip("the 4-minute budget is the quick profile's")
+    record = report["notebooks"].get(notebook, {})
+    if record.get("status") == "failed":
+        pytest.fail(f"{notebook} failed, see test_chapter_ran_without_error", pytrace=False)
+    seconds = record.get("seconds")
+    assert seconds is not None, f"{notebook}: no execution time recorded"
+    assert seconds <= CHAPTER_BUDGET_S, (
+        f"{notebook} ran for {seconds:.0f} s ({report['workers']} notebooks at a time): the budget "
+        f"is {CHAPTER_BUDGET_S} s per chapter"
     )
-    result = subprocess.run(
-        [jupyter_book, "build", str(REPO), "-W", "-n", "--keep-going", "--config", str(config),
-         "--path-output", str(out)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
-    return out / "_build" / "html"
 
 
-def test_every_toc_entry_is_a_page(built_book):
-    toc = (REPO / "_toc.yml").read_text()
-    entries = re.findall(r"file: (\S+)", toc)
-    assert entries
-    for entry in entries:
-        assert (built_book / f"{entry}.html").is_file(), entry
+def test_build_had_no_warning(report):
+    log = (REPO / report["build"]["log"]).read_text(encoding="utf-8", errors="replace")
+    warnings = [line for line in log.splitlines() if re.search(r"WARNING|ERROR", line)]
+    assert report["build"]["returncode"] == 0, "\n".join(warnings[-40:]) or log[-5000:]
 
 
-def test_pages_offer_colab_and_notebook_download(built_book):
+def test_every_toc_entry_is_a_page(report):
+    for entry in build_book.toc_files(REPO):
+        assert (book_checks.HTML / f"{entry}.html").is_file(), entry
+
+
+def test_pages_offer_colab_and_notebook_download(report):
     url = re.search(r"url: https://github.com/(\S+)", (REPO / "_config.yml").read_text()).group(1)
-    for page in sorted(built_book.glob("book/*.html")):
+    for page in sorted(book_checks.HTML.glob("book/*.html")):
         html = page.read_text()
         notebook = f"book/{page.stem}.ipynb"
         assert f"https://colab.research.google.com/github/{url}/blob/main/{notebook}" in html, (
             page.name
         )
         assert f"_sources/{notebook}" in html, page.name  # the .ipynb download button
+
+
+def test_colab_install_cell_stays_off_the_pages_but_in_the_downloads(report):
+    from cnnkit import colab
+
+    for page in book_checks.pages():
+        assert colab.MARKER not in page.read_text(encoding="utf-8"), page.name
+    for notebook in sorted(book_checks.HTML.glob("_sources/book/*.ipynb")):
+        assert colab.MARKER in notebook.read_text(encoding="utf-8"), notebook.name
+
+
+def test_mathjax_is_served_from_the_book(report):
+    """Formulas render without internet: MathJax comes from _static, not from a CDN."""
+    for page in book_checks.pages():
+        html = page.read_text(encoding="utf-8")
+        scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, re.IGNORECASE)
+        for src in scripts:
+            assert not src.startswith(("http:", "https:", "//")), (page.name, src)
+            assert (page.parent / src.split("?")[0]).resolve().is_file(), (page.name, src)
+    chapter = (book_checks.HTML / "book" / "02_convolution_math.html").read_text(encoding="utf-8")
+    assert re.search(r'<script[^>]+src="[^"]*_static/mathjax/[^"]+\.js', chapter)
 
 
 def test_notebook_kernels_render_figures_inline():

@@ -40,8 +40,19 @@ def test_sync_inserts_or_replaces_the_first_code_cell(tmp_path):
     assert colab.sync_notebooks([path], "https://example.org/a/b") == [path]
     cells = nbformat.read(path, as_version=4).cells
     assert cells[1].source == colab.install_cell_source("https://example.org/a/b")
+    assert cells[1].metadata.tags == ["remove-cell"]  # in the notebook, not on the book's page
     assert cells[2].source == "x = 1"
     assert colab.sync_notebooks([path], "https://example.org/a/b") == []  # already in sync
     colab.sync_notebooks([path], "https://example.org/c/d")
     cells = nbformat.read(path, as_version=4).cells
     assert len(cells) == 3 and "example.org/c/d" in cells[1].source
+    assert cells[1].metadata.tags == ["remove-cell"]
+
+
+def test_sync_tags_an_untagged_install_cell_and_keeps_its_other_tags(tmp_path):
+    url = "https://example.org/a/b"
+    cell = nbformat.v4.new_code_cell(colab.install_cell_source(url), metadata={"tags": ["x"]})
+    path = tmp_path / "n.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), path)
+    assert colab.sync_notebooks([path], url) == [path]
+    assert nbformat.read(path, as_version=4).cells[0].metadata.tags == ["x", "remove-cell"]

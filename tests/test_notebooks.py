@@ -61,6 +61,8 @@ def test_first_code_cell_installs_cnnkit_on_colab_from_the_configured_url(notebo
     expected = colab.install_cell_source(colab.repository_url(REPO / "_config.yml"))
     first_code = next(cell for cell in nb.cells if cell.cell_type == "code")
     assert first_code.source == expected, f"{path.name}: run `make colab-cells`"
+    # kept in the notebook for Colab, left out of the book's page
+    assert colab.TAG in first_code.metadata.get("tags", []), f"{path.name}: run `make colab-cells`"
 
 
 def test_shape_title_then_sections(notebook):
