@@ -7,6 +7,7 @@ torchvision downloads the same file. The Keras MobileNetV2 must compute what tor
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
 from skimage import data
 
@@ -36,6 +37,12 @@ def resized(image, size=224):
     return keras.ops.convert_to_numpy(
         keras.ops.image.resize(image[None].astype("float32"), (size, size))
     )
+
+
+def keras_outputs(model, images):
+    """Keras's output in float32 on the CPU, like the PyTorch models here (GPUs may use TF32)."""
+    with tf.device("/CPU:0"):
+        return keras.ops.convert_to_numpy(model(pk.preprocess_input(images), training=False))
 
 
 def torch_probabilities(model, images):
@@ -112,7 +119,7 @@ def test_torchvision_weights_load_and_recognise_a_real_photo(torch_model):
 def test_keras_mirror_gives_torchvisions_probabilities(torch_model, keras_model):
     photos = np.concatenate([resized(data.coffee()), resized(data.chelsea())])
     expected = torch_probabilities(torch_model, photos)
-    result = keras.ops.convert_to_numpy(keras_model(pk.preprocess_input(photos), training=False))
+    result = keras_outputs(keras_model, photos)
     np.testing.assert_allclose(result, expected, atol=1e-5)
     assert (result.argmax(axis=1) == [967, 285]).all()  # espresso, Egyptian cat
 
@@ -121,7 +128,7 @@ def test_keras_mirror_pads_stride_2_layers_like_pytorch_on_odd_sizes(torch_model
     # 225 x 231: every stride-2 layer sees an odd size at some point, where TF's "same" padding
     # would put its extra zero at the bottom/right only and shift the whole output.
     pixels = np.random.default_rng(1).uniform(0, 255, size=(2, 225, 231, 3)).astype("float32")
-    result = keras.ops.convert_to_numpy(keras_model(pk.preprocess_input(pixels), training=False))
+    result = keras_outputs(keras_model, pixels)
     np.testing.assert_allclose(result, torch_probabilities(torch_model, pixels), atol=1e-5)
 
 
@@ -129,7 +136,7 @@ def test_keras_mirror_without_top_outputs_torchvisions_feature_maps():
     base_keras = pk.mobilenet_v2(include_top=False)
     base_torch = pt.mobilenet_v2(include_top=False).eval()
     pixels = np.random.default_rng(2).uniform(0, 255, size=(1, 96, 64, 3)).astype("float32")
-    maps = keras.ops.convert_to_numpy(base_keras(pk.preprocess_input(pixels), training=False))
+    maps = keras_outputs(base_keras, pixels)
     assert maps.shape == (1, 3, 2, 1280)  # (batch, height / 32, width / 32, channels)
     with torch.no_grad():
         expected = base_torch(pt.preprocess_input(nchw(pixels))).numpy().transpose(0, 2, 3, 1)

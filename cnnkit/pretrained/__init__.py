@@ -51,6 +51,20 @@ def check_weights(weights) -> None:
         raise ValueError(f"weights must be 'imagenet' or None, got {weights!r}")
 
 
+def check_num_classes(num_classes) -> None:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
+
+
+def check_num_blocks(num_blocks, limit: int) -> None:
+    if (
+        isinstance(num_blocks, bool)
+        or not isinstance(num_blocks, int)
+        or not 0 <= num_blocks <= limit
+    ):
+        raise ValueError(f"num_blocks must be an int between 0 and {limit}, got {num_blocks!r}")
+
+
 def imagenet_classes() -> tuple[str, ...]:
     """The 1,000 ImageNet class names, in the order of the models' outputs.
 

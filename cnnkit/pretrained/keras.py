@@ -19,6 +19,8 @@ from cnnkit.pretrained import (
     IMAGENET_STD,
     MOBILENET_V2_BLOCKS,
     Classifier,
+    check_num_blocks,
+    check_num_classes,
     check_weights,
     decode_predictions,
 )
@@ -227,7 +229,7 @@ def frozen_classifier(base, num_classes: int):
     """
     import keras
 
-    _check_num_classes(num_classes)
+    check_num_classes(num_classes)
     base.trainable = False
     inputs = keras.Input(shape=(None, None, 3), name="images")
     features = base(inputs, training=False)  # (batch, height / 32, width / 32, channels)
@@ -250,14 +252,7 @@ def unfreeze_top(model, num_blocks: int) -> int:
 
     base = _base_of(model)
     prefixes = _block_prefixes(base)
-    if (
-        isinstance(num_blocks, bool)
-        or not isinstance(num_blocks, int)
-        or not 0 <= num_blocks <= len(prefixes)
-    ):
-        raise ValueError(
-            f"num_blocks must be an int between 0 and {len(prefixes)}, got {num_blocks!r}"
-        )
+    check_num_blocks(num_blocks, len(prefixes))
     top = tuple(prefixes[len(prefixes) - num_blocks :])
     base.trainable = True
     for layer in base.layers:
@@ -296,8 +291,3 @@ def extract_features(model, batches):
     if not features:
         raise ValueError("batches yielded nothing")
     return np.concatenate(features), np.concatenate(labels)
-
-
-def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")

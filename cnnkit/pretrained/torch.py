@@ -15,6 +15,8 @@ from cnnkit.pretrained import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     Classifier,
+    check_num_blocks,
+    check_num_classes,
     check_weights,
     decode_predictions,
 )
@@ -74,7 +76,7 @@ class FrozenClassifier(nn.Module):
 
     def __init__(self, base: nn.Module, num_classes: int):
         super().__init__()
-        _check_num_classes(num_classes)
+        check_num_classes(num_classes)
         with torch.no_grad():
             num_features = base.eval()(torch.zeros(1, 3, 64, 64)).shape[1]
         self.base = base.requires_grad_(False)
@@ -107,12 +109,7 @@ def unfreeze_top(model: FrozenClassifier, num_blocks: int) -> int:
         raise TypeError(f"model must be a FrozenClassifier, got {type(model).__name__}")
     blocks = list(model.base.children())
     limit = len(blocks) - 1  # the first block (the stem) stays frozen, as in Keras's version
-    if (
-        isinstance(num_blocks, bool)
-        or not isinstance(num_blocks, int)
-        or not 0 <= num_blocks <= limit
-    ):
-        raise ValueError(f"num_blocks must be an int between 0 and {limit}, got {num_blocks!r}")
+    check_num_blocks(num_blocks, limit)
     model.base.requires_grad_(False)
     for block in blocks[len(blocks) - num_blocks :] if num_blocks else []:
         for module in block.modules():
@@ -133,8 +130,3 @@ def extract_features(model, batches, device=None):
     if not features:
         raise ValueError("batches yielded nothing")
     return np.concatenate(features), np.concatenate(labels)
-
-
-def _check_num_classes(num_classes):
-    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
-        raise ValueError(f"num_classes must be an int >= 2, got {num_classes!r}")
