@@ -170,6 +170,24 @@ def decode_yolo(outputs, anchors, stride):
     return boxes, _sigmoid(out[..., 4]), probabilities
 
 
+def grid_detections(outputs, anchors, stride, *, score_threshold=0.01, iou_threshold=0.5,
+                    max_detections=100) -> list:  # fmt: skip
+    """Detections per image, ``(boxes, scores, labels)``, from a raw grid output (``decode_yolo``).
+
+    A box's score is its objectness times its best class probability; boxes scoring
+    ``score_threshold`` or less are dropped, then NMS runs per class.
+    """
+    decoded, objectness, probabilities = decode_yolo(outputs, anchors, stride)
+    found = []
+    for b, o, p in zip(decoded, objectness, probabilities, strict=True):
+        b, scores = b.reshape(-1, 4), (o[..., None] * p).reshape(-1, p.shape[-1])
+        labels, best = scores.argmax(axis=1), scores.max(axis=1)
+        keep = nms(b, best, iou_threshold, score_threshold=score_threshold,
+                   max_output=max_detections, classes=labels)  # fmt: skip
+        found.append((b[keep], best[keep], labels[keep]))
+    return found
+
+
 def encode_yolo(boxes, labels, anchors, grid_shape, stride) -> np.ndarray:
     """Training targets of a grid detector for the ``"xyxy"`` boxes of one image.
 

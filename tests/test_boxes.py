@@ -177,3 +177,20 @@ def test_encoding_then_decoding_gives_the_boxes_back():
     np.testing.assert_allclose(found, truth[[0, 2, 1]], atol=1e-4)
     assert target[tuple(cells.T)][:, 5].tolist() == [7, 3, 1]
     assert boxes.encode_yolo(np.zeros((0, 4)), [], anchors, (12, 12), 8).sum() == 0
+
+
+def test_grid_detections_score_suppress_and_keep_classes_apart():
+    anchors = np.array([[16.0, 16.0], [18.0, 18.0]])
+    out = np.full((1, 4, 4, 2, 5 + 3), -10.0)
+    out[..., :4] = 0.0
+    out[0, 1, 1, :, 4] = 10.0  # both anchors of cell (1, 1) see an object of class 2
+    out[0, 1, 1, :, 5 + 2] = 10.0
+    out[0, 1, 1, 1, 4] = 9.0  # the second one a little less sure
+    out[0, 3, 0, 0, 4], out[0, 3, 0, 0, 5 + 1] = 10.0, 10.0  # another object, class 1
+    ((found, scores, labels),) = boxes.grid_detections(out, anchors, 8, score_threshold=0.5)
+    assert labels.tolist() == [2, 1] and (scores > 0.99).all()
+    np.testing.assert_allclose(found[0], [4, 4, 20, 20])  # centre (12, 12), the 16 × 16 anchor
+    assert (
+        len(boxes.grid_detections(out, anchors, 8, iou_threshold=0.95, score_threshold=0.5)[0][0])
+        == 3
+    )
