@@ -18,8 +18,18 @@ def _check_loader(name, loader):
         )
 
 
+def _correct(outputs, targets) -> int | None:
+    """How many class predictions are right; None when the targets are not class labels."""
+    if not hasattr(outputs, "ndim") or targets.ndim != 1 or outputs.ndim != 2:
+        return None
+    return (outputs.argmax(dim=1) == targets).sum().item()
+
+
 def evaluate(model, loader, loss_fn, device=None) -> dict:
-    """Mean loss and accuracy of ``model`` over ``loader``, without gradients, in eval mode."""
+    """Mean loss and accuracy of ``model`` over ``loader``, without gradients, in eval mode.
+
+    Accuracy is reported only for class labels (targets of shape ``(batch,)``).
+    """
     import torch
 
     _check_loader("loader", loader)
@@ -31,11 +41,15 @@ def evaluate(model, loader, loss_fn, device=None) -> dict:
             inputs, targets = inputs.to(device), targets.to(device)
             outputs = model(inputs)
             total_loss += loss_fn(outputs, targets).item() * len(targets)
-            correct += (outputs.argmax(dim=1) == targets).sum().item()
+            right = _correct(outputs, targets)
+            correct = None if right is None or correct is None else correct + right
             count += len(targets)
     if count == 0:
         raise ValueError("loader yielded no batches: cannot evaluate on an empty dataset")
-    return {"loss": total_loss / count, "accuracy": correct / count}
+    scores = {"loss": total_loss / count}
+    if correct is not None:
+        scores["accuracy"] = correct / count
+    return scores
 
 
 def fit(
@@ -48,12 +62,15 @@ def fit(
     val_loader=None,
     device=None,
     progress: bool = True,
+    scheduler=None,
 ) -> dict:
     """Train ``model`` for ``num_epochs`` epochs and return its history.
 
     ``train_loader`` and ``val_loader`` yield ``(inputs, targets)`` batches (a ``DataLoader``, or
-    any iterable). Accuracy assumes class logits in dimension 1. The progress bar shows the
-    running loss and accuracy; pass ``progress=False`` for silent runs (tests, benchmarks).
+    any iterable). Accuracy is measured when the targets are class labels ``(batch,)`` and the
+    outputs class logits ``(batch, classes)``; other tasks (boxes, grids) get the loss only. A
+    learning-rate ``scheduler`` steps after every batch. The progress bar shows the running loss
+    and accuracy; pass ``progress=False`` for silent runs (tests, benchmarks).
     """
     import torch
     from tqdm.auto import tqdm
@@ -64,9 +81,7 @@ def fit(
     _check_loader("val_loader", val_loader)
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
-    history = {"loss": [], "accuracy": []}
-    if val_loader is not None:
-        history.update(val_loss=[], val_accuracy=[])
+    history = {"loss": []}
     for epoch in range(num_epochs):
         model.train()
         total_loss, correct, count = 0.0, 0, 0
@@ -80,25 +95,33 @@ def fit(
             loss = loss_fn(outputs, targets)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             batch_size = len(targets)
             total_loss += loss.item() * batch_size
-            correct += (outputs.argmax(dim=1) == targets).sum().item()
+            right = _correct(outputs, targets)
+            correct = None if right is None or correct is None else correct + right
             count += batch_size
-            batches.set_postfix(
-                loss=f"{total_loss / count:.4f}", accuracy=f"{correct / count:.3f}", refresh=False
-            )
+            postfix = {"loss": f"{total_loss / count:.4f}"}
+            if correct is not None:
+                postfix["accuracy"] = f"{correct / count:.3f}"
+            batches.set_postfix(postfix, refresh=False)
         if count == 0:
             raise ValueError("train_loader yielded no batches: cannot train on an empty dataset")
-        history["loss"].append(total_loss / count)
-        history["accuracy"].append(correct / count)
-        line = f"epoch {epoch + 1}/{num_epochs}: loss {history['loss'][-1]:.4f}, accuracy {history['accuracy'][-1]:.4f}"
+        scores = {"loss": total_loss / count}
+        if correct is not None:
+            scores["accuracy"] = correct / count
         if val_loader is not None:
-            scores = evaluate(model, val_loader, loss_fn, device)
-            history["val_loss"].append(scores["loss"])
-            history["val_accuracy"].append(scores["accuracy"])
-            line += f", val_loss {scores['loss']:.4f}, val_accuracy {scores['accuracy']:.4f}"
+            scores.update(
+                {f"val_{k}": v for k, v in evaluate(model, val_loader, loss_fn, device).items()}
+            )
+        for name, value in scores.items():
+            history.setdefault(name, []).append(value)
         if progress:
-            print(line)
+            print(
+                f"epoch {epoch + 1}/{num_epochs}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in scores.items())
+            )
     return history
 
 

@@ -60,3 +60,20 @@ def test_plot_history_draws_torch_and_keras_histories():
     assert len(train.plot_history(keras_history).axes) == 2
     with pytest.raises(ValueError, match="history must be a Keras History or a dict"):
         train.plot_history([1, 2])
+
+
+def test_fit_trains_non_classification_targets_and_steps_a_scheduler():
+    torch.manual_seed(0)
+    inputs = torch.randn(64, 3)
+    targets = inputs @ torch.tensor([[1.0, -2.0], [0.5, 0.0], [0.0, 3.0]])  # (64, 2): no classes
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(inputs, targets), batch_size=16
+    )
+    model = nn.Linear(3, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.9)
+    history = train.fit(model, loader, optimizer=optimizer, loss_fn=nn.MSELoss(), num_epochs=3,
+                        val_loader=loader, scheduler=scheduler, progress=False)  # fmt: skip
+    assert set(history) == {"loss", "val_loss"} and history["loss"][-1] < history["loss"][0]
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * 0.9**12)  # 4 batches × 3 epochs
+    assert set(train.evaluate(model, loader, nn.MSELoss())) == {"loss"}
