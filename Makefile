@@ -51,6 +51,7 @@ benchmarks: $(STAMP)
 	python benchmarks/budget_accuracy.py
 	python benchmarks/mnist_reference.py
 	python benchmarks/grading_throughput.py
+	python benchmarks/detection.py
 
 lint: $(STAMP)
 	ruff check cnnkit autograder tests benchmarks book solutions

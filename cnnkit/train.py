@@ -19,8 +19,13 @@ def _check_loader(name, loader):
 
 
 def _correct(outputs, targets) -> int | None:
-    """How many class predictions are right; None when the targets are not class labels."""
-    if not hasattr(outputs, "ndim") or targets.ndim != 1 or outputs.ndim != 2:
+    """How many class predictions are right; None unless the outputs are logits of 2+ classes."""
+    if (
+        not hasattr(outputs, "ndim")
+        or targets.ndim != 1
+        or outputs.ndim != 2
+        or outputs.shape[1] < 2
+    ):
         return None
     return (outputs.argmax(dim=1) == targets).sum().item()
 
