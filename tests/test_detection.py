@@ -180,3 +180,19 @@ def test_mtcnn_weights_say_where_to_get_them(tmp_path, monkeypatch):
             detection.mtcnn_weights("pnet")
     finally:
         detection.mtcnn_weights.cache_clear()
+
+
+def test_grid_data_has_one_target_per_digit_and_anchors_from_training_boxes():
+    data = detection.grid_data(
+        30, 6, num_anchors=2, stride=8, image_size=64, digit_sizes=(12, 30), seed=1
+    )
+    assert data.grid_shape == (8, 8) and data.targets.shape == (30, 8, 8, 2, 6)
+    digits = sum(len(b) for b in data.train.boxes)
+    assert (
+        data.targets[..., 0].sum() <= digits and data.targets[..., 0].sum() >= digits - 3
+    )  # rare shared cells
+    sizes = np.concatenate([b[:, 2:] - b[:, :2] for b in data.train.boxes])
+    np.testing.assert_allclose(data.anchors, boxes.kmeans_anchors(sizes, 2, seed=1))
+    assert data.test.split == "test" and len(data.test) == 6
+    with pytest.raises(ValueError, match="must be a multiple of the stride 8"):
+        detection.grid_data(2, 2, image_size=60, digit_sizes=(12, 30))
