@@ -39,7 +39,7 @@ def localization_loss(predicted, target):
     return ops.mean(ops.square(ops.convert_to_tensor(predicted) - target))
 
 
-def grid_detector(num_anchors: int, num_classes: int, width: int = 32) -> keras.Sequential:
+def grid_detector(num_anchors: int, num_classes: int, width: int = 24) -> keras.Sequential:
     """A single-shot detector with an overall stride of 8: one grid cell per 8 × 8 pixels.
 
     Outputs ``(batch, rows, columns, num_anchors · (5 + num_classes))``: for each anchor of each

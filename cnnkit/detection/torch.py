@@ -42,7 +42,7 @@ def localization_loss(predicted, target):
     return F.mse_loss(predicted, target)
 
 
-def grid_detector(num_anchors: int, num_classes: int, width: int = 32) -> nn.Sequential:
+def grid_detector(num_anchors: int, num_classes: int, width: int = 24) -> nn.Sequential:
     """A single-shot detector with an overall stride of 8: one grid cell per 8 × 8 pixels.
 
     Outputs ``(batch, num_anchors · (5 + num_classes), rows, columns)``: for each anchor of each
