@@ -196,3 +196,11 @@ def test_grid_data_has_one_target_per_digit_and_anchors_from_training_boxes():
     assert data.test.split == "test" and len(data.test) == 6
     with pytest.raises(ValueError, match="must be a multiple of the stride 8"):
         detection.grid_data(2, 2, image_size=60, digit_sizes=(12, 30))
+
+
+def test_grid_detectors_start_with_the_objectness_prior():
+    images = np.zeros((1, 32, 32, 3), np.float32)
+    for outputs in (dk.grid_outputs(dk.grid_detector(2, 3, width=8), images, 2),
+                    dt.grid_outputs(dt.grid_detector(2, 3, width=8), images, 2)):  # fmt: skip
+        objectness = 1 / (1 + np.exp(-outputs[..., 4]))
+        assert outputs.shape == (1, 4, 4, 2, 8) and np.allclose(objectness, 0.01, atol=0.005)

@@ -39,18 +39,29 @@ def localization_loss(predicted, target):
     return ops.mean(ops.square(ops.convert_to_tensor(predicted) - target))
 
 
-def grid_detector(num_anchors: int, num_classes: int, width: int = 24) -> keras.Sequential:
+def grid_detector(
+    num_anchors: int, num_classes: int, width: int = 24, objectness_prior: float = 0.01
+):
     """A single-shot detector with an overall stride of 8: one grid cell per 8 × 8 pixels.
 
     Outputs ``(batch, rows, columns, num_anchors · (5 + num_classes))``: for each anchor of each
     cell, the box's ``t_x, t_y, t_w, t_h``, an objectness logit and class logits (``cnnkit.boxes``).
+    The objectness biases start at ``log(p / (1 - p))`` with ``p = objectness_prior`` (as in
+    RetinaNet): nearly every anchor is empty, and training then does not begin by unlearning a
+    50 % guess on each of them.
     """
-    return keras.Sequential(
+    model = keras.Sequential(
         [keras.Input((None, None, 3)), *_conv(width // 2, 2), *_conv(width, 2), *_conv(width),
          *_conv(2 * width, 2), *_conv(2 * width), *_conv(3 * width), *_conv(3 * width),
          layers.Conv2D(num_anchors * (5 + num_classes), 1)],
         name="grid_detector",
     )  # fmt: skip
+    kernel, bias = model.layers[-1].get_weights()
+    bias.reshape(num_anchors, 5 + num_classes)[:, 4] = np.log(
+        objectness_prior / (1 - objectness_prior)
+    )
+    model.layers[-1].set_weights([kernel, bias])
+    return model
 
 
 class GridLoss(keras.losses.Loss):

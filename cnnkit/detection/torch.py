@@ -42,17 +42,27 @@ def localization_loss(predicted, target):
     return F.mse_loss(predicted, target)
 
 
-def grid_detector(num_anchors: int, num_classes: int, width: int = 24) -> nn.Sequential:
+def grid_detector(
+    num_anchors: int, num_classes: int, width: int = 24, objectness_prior: float = 0.01
+):
     """A single-shot detector with an overall stride of 8: one grid cell per 8 × 8 pixels.
 
     Outputs ``(batch, num_anchors · (5 + num_classes), rows, columns)``: for each anchor of each
     cell, the box's ``t_x, t_y, t_w, t_h``, an objectness logit and class logits (``cnnkit.boxes``).
+    The objectness biases start at ``log(p / (1 - p))`` with ``p = objectness_prior`` (as in
+    RetinaNet): nearly every anchor is empty, and training then does not begin by unlearning a
+    50 % guess on each of them.
     """
-    return nn.Sequential(
+    model = nn.Sequential(
         *_conv(3, width // 2, 2), *_conv(width // 2, width, 2), *_conv(width, width),
         *_conv(width, 2 * width, 2), *_conv(2 * width, 2 * width), *_conv(2 * width, 3 * width),
         *_conv(3 * width, 3 * width), nn.Conv2d(3 * width, num_anchors * (5 + num_classes), 1),
     )  # fmt: skip
+    with torch.no_grad():
+        model[-1].bias.view(num_anchors, 5 + num_classes)[:, 4] = np.log(
+            objectness_prior / (1 - objectness_prior)
+        )
+    return model
 
 
 class GridLoss(nn.Module):
