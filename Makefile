@@ -66,6 +66,7 @@ benchmarks: $(STAMP)
 	python benchmarks/mnist_reference.py
 	python benchmarks/grading_throughput.py
 	python benchmarks/transfer_learning.py
+	python benchmarks/detection.py
 
 lint: $(STAMP)
 	ruff check cnnkit autograder tests benchmarks book solutions

@@ -91,6 +91,18 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
                 shutil.copyfile(weights, partial)
                 partial.replace(target / weights.name)
             done.append(f"torch hub/checkpoints/{weights.name}")
+    mtcnn_src = shared / "mtcnn"
+    if mtcnn_src.is_dir():
+        # MTCNN's trained face-detector weights, where cnnkit.detection.mtcnn_weights looks first
+        # (online, `pip install mtcnn` carries the same weights inside its wheel).
+        target = Path(env["CNNKIT_DATA_DIR"]) / "mtcnn"
+        target.mkdir(parents=True, exist_ok=True)
+        for npz in sorted(mtcnn_src.glob("*.npz")):
+            if not (target / npz.name).exists():
+                partial = target / f"{npz.name}.{os.getpid()}.partial"
+                shutil.copyfile(npz, partial)
+                partial.replace(target / npz.name)
+        done.append("MTCNN weights")
     return done
 
 
