@@ -1,8 +1,8 @@
 """Put the real offline data of ``../shared/data`` into the libraries' own caches.
 
 Tests, CI and ``make book`` run without internet. Instead of mocking the loaders, this copies real
-files to where ``tensorflow_datasets``, ``torchvision`` and Keras look for them, so that the genuine
-loading code runs. Online users never need it: the libraries download the data themselves.
+files to where ``tensorflow_datasets``, ``torchvision``, ``torch.hub`` and Keras look for them, so that
+the genuine loading code runs, pretrained weights included. Online users never need it: the libraries download the data themselves.
 
 Usage: ``python tests/offline_data.py`` (paths from the environment, see ``cache_paths``).
 """
@@ -28,6 +28,7 @@ def cache_paths(root: Path | None = None) -> dict[str, str]:
         "KERAS_HOME": str(root / "keras"),
         "TFDS_DATA_DIR": str(root / "tensorflow_datasets"),
         "CNNKIT_DATA_DIR": str(root / "cnnkit"),
+        "TORCH_HOME": str(root / "torch"),
     }
 
 
@@ -78,6 +79,18 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
                 tar.add(flowers_src, arcname="flower_photos")
             partial.replace(archive)
         done.append("keras datasets/flower_photos_archive")
+    checkpoints = shared / "torch" / "hub" / "checkpoints"
+    if checkpoints.is_dir():
+        # torch.hub looks in $TORCH_HOME/hub/checkpoints before downloading, so torchvision's weights
+        # enums (e.g. MobileNet_V2_Weights.IMAGENET1K_V1) find the real file there, unchanged.
+        target = Path(env["TORCH_HOME"]) / "hub" / "checkpoints"
+        target.mkdir(parents=True, exist_ok=True)
+        for weights in sorted(checkpoints.glob("*.pth")):
+            if not (target / weights.name).exists():
+                partial = target / f"{weights.name}.{os.getpid()}.partial"
+                shutil.copyfile(weights, partial)
+                partial.replace(target / weights.name)
+            done.append(f"torch hub/checkpoints/{weights.name}")
     return done
 
 
