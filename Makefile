@@ -12,6 +12,7 @@ WORKERS ?= 2
 export KERAS_HOME ?= $(CURDIR)/.cache/keras
 export TFDS_DATA_DIR ?= $(CURDIR)/.cache/tensorflow_datasets
 export CNNKIT_DATA_DIR ?= $(CURDIR)/.cache/cnnkit
+export TORCH_HOME ?= $(CURDIR)/.cache/torch
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 # nbgrader runs `alembic` as a subprocess and the notebooks' kernels must be the venv's.
 export PATH := $(BIN):$(PATH)
@@ -51,6 +52,7 @@ benchmarks: $(STAMP)
 	python benchmarks/budget_accuracy.py
 	python benchmarks/mnist_reference.py
 	python benchmarks/grading_throughput.py
+	python benchmarks/transfer_learning.py
 
 lint: $(STAMP)
 	ruff check cnnkit autograder tests benchmarks book solutions

@@ -286,6 +286,7 @@ def kernel_env(limits: Limits, home: str) -> dict:
         if key in (
             "KERAS_HOME",
             "TFDS_DATA_DIR",
+            "TORCH_HOME",
             "KERAS_BACKEND",
             "CUDA_VISIBLE_DEVICES",
         ) or key.startswith("CNNKIT_"):

@@ -61,7 +61,13 @@ def secret_places(settings_paths: list[Path]) -> list[str]:
 def visible_places() -> list[str]:
     """Put back read-only: Python, the course package, the data caches."""
     places = [*sandbox.python_paths(), str(ROOT / "cnnkit")]
-    for key in ("KERAS_HOME", "TFDS_DATA_DIR", "CNNKIT_DATA_DIR", "CNNKIT_SHARED_DATA"):
+    for key in (
+        "KERAS_HOME",
+        "TFDS_DATA_DIR",
+        "TORCH_HOME",
+        "CNNKIT_DATA_DIR",
+        "CNNKIT_SHARED_DATA",
+    ):
         value = os.environ.get(key)
         if value and os.path.isdir(value):
             places += [value, os.path.realpath(value)]
