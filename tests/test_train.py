@@ -43,3 +43,45 @@ def test_fit_rejects_bad_arguments():
         train.fit(model, 3, **args)
     with pytest.raises(ValueError, match="train_loader yielded no batches"):
         train.fit(model, [], progress=False, **args)
+
+
+class TwoInputs(nn.Module):
+    """Per-pixel logits from two maps: (batch, 2, height, width)."""
+
+    def __init__(self):
+        super().__init__()
+        self.first, self.second = nn.Conv2d(1, 2, 1), nn.Conv2d(1, 2, 1)
+
+    def forward(self, a, b):
+        return self.first(a) + self.second(b)
+
+
+def test_fit_passes_several_inputs_and_measures_accuracy_per_pixel():
+    torch.manual_seed(0)
+    a, b = torch.randn(64, 1, 5, 7), torch.randn(64, 1, 5, 7)
+    masks = (a + b > 0).long()[:, 0]  # (batch, height, width)
+    dataset = torch.utils.data.TensorDataset(a, b, masks)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16, collate_fn=lambda items: (
+        (torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items])),
+        torch.stack([i[2] for i in items]),
+    ))  # fmt: skip
+    model = TwoInputs()
+    history = train.fit(model, loader, optimizer=torch.optim.Adam(model.parameters(), 0.05),
+                        loss_fn=nn.CrossEntropyLoss(), num_epochs=8, progress=False)  # fmt: skip
+    assert 0.9 < history["accuracy"][-1] <= 1.0  # a fraction of the pixels, not of the images
+    scores = train.evaluate(model, loader, nn.CrossEntropyLoss())
+    assert scores["accuracy"] == pytest.approx(
+        ((model(a, b).argmax(1) == masks).float().mean().item()), abs=1e-6
+    )
+
+
+def test_targets_that_are_not_class_labels_give_the_loss_only():
+    inputs, targets = torch.randn(32, 3), torch.randn(32, 2)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.TensorDataset(inputs, targets), batch_size=8
+    )
+    model = nn.Linear(3, 2)
+    history = train.fit(model, loader, optimizer=torch.optim.SGD(model.parameters(), lr=0.01),
+                        loss_fn=nn.MSELoss(), num_epochs=2, progress=False)  # fmt: skip
+    assert set(history) == {"loss"}
+    assert set(train.evaluate(model, loader, nn.MSELoss())) == {"loss"}
