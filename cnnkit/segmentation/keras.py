@@ -55,7 +55,8 @@ class FCNHead(keras.layers.Layer):
             keras.layers.Conv2D(num_classes, 1, kernel_initializer="zeros") for _ in range(used - 1)
         ]  # the skips' scores start at zero
         self.doublings = [bilinear_upsampling(num_classes, 2) for _ in range(used - 1)]
-        self.final = bilinear_upsampling(num_classes, 32 // 2 ** (used - 1), trainable=False)
+        factor = 32 // 2 ** (used - 1)
+        self.final = keras.layers.UpSampling2D(factor, interpolation="bilinear")
 
     def call(self, inputs):
         map8, map16, map32 = inputs

@@ -54,7 +54,9 @@ class FCNHead(nn.Module):
     ``variant`` "32s" scores the stride-32 map only and upsamples it by 32; "16s" adds the scores of
     the stride-16 map (skip connection) and upsamples by 16; "8s" adds those of the stride-8 map
     too and upsamples by 8. The scores of the skips start at zero (so each variant starts as the
-    coarser one); the ×2 upsamplings train, the last, bilinear one stays fixed.
+    coarser one); the ×2 upsamplings are transposed convolutions that start bilinear and train;
+    the last upsampling is a fixed bilinear resize (what a frozen bilinear transposed convolution
+    computes away from the border, for less work).
     """
 
     def __init__(self, in_channels=STAGE_CHANNELS, num_classes: int = 11, variant: str = "8s"):
@@ -72,7 +74,8 @@ class FCNHead(nn.Module):
             nn.init.zeros_(score.weight)
             nn.init.zeros_(score.bias)
         self.doublings = nn.ModuleList(bilinear_upsampling(num_classes, 2) for _ in range(used - 1))
-        self.final = bilinear_upsampling(num_classes, 32 // 2 ** (used - 1), trainable=False)
+        factor = 32 // 2 ** (used - 1)
+        self.final = nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=False)
 
     def forward(self, map8, map16, map32):
         maps = (map32, map16, map8)[: len(self.scores)]
