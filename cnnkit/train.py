@@ -80,6 +80,7 @@ def fit(
     val_loader=None,
     device=None,
     progress: bool = True,
+    scheduler=None,
 ) -> dict:
     """Train ``model`` for ``num_epochs`` epochs and return its history.
 
@@ -87,7 +88,8 @@ def fit(
     any iterable); ``inputs`` may be a tuple of tensors, passed to the model as its arguments.
     Accuracy is measured when the targets are class labels (per pixel for masks, see
     ``evaluate``); other tasks get the loss only. The progress bar shows the running loss and
-    accuracy; pass ``progress=False`` for silent runs (tests, benchmarks).
+    accuracy; pass ``progress=False`` for silent runs (tests, benchmarks). A learning-rate
+    ``scheduler`` (e.g. ``OneCycleLR``) steps after every batch.
     """
     num_epochs = positive_int(num_epochs, "num_epochs")
     _check_loader("train_loader", train_loader)
@@ -108,6 +110,8 @@ def fit(
             loss = loss_fn(outputs, targets)
             loss.backward()
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             batch_size = len(targets)
             total_loss += loss.item() * batch_size
             right = _correct(outputs, targets)

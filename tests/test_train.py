@@ -85,3 +85,13 @@ def test_targets_that_are_not_class_labels_give_the_loss_only():
                         loss_fn=nn.MSELoss(), num_epochs=2, progress=False)  # fmt: skip
     assert set(history) == {"loss"}
     assert set(train.evaluate(model, loader, nn.MSELoss())) == {"loss"}
+
+
+def test_a_scheduler_steps_after_every_batch():
+    model = nn.Linear(2, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 / (1 + step))
+    train.fit(model, blobs(n=64), optimizer=optimizer, loss_fn=nn.CrossEntropyLoss(), num_epochs=2,
+              scheduler=scheduler, progress=False)  # fmt: skip
+    assert scheduler.last_epoch == 4  # 2 epochs of 2 batches of 32
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1 / 5)
