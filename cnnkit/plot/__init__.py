@@ -11,6 +11,7 @@ Boxes and masks drawn over images (chapters 6 and 7) will go in ``cnnkit.plot.ov
 from cnnkit.plot.curves import learning_curves, plot_receptive_field_growth
 from cnnkit.plot.diagrams import Grid, draw_grid, draw_link, draw_window
 from cnnkit.plot.images import show_feature_maps, show_filters, show_images
+from cnnkit.plot.masks import class_legend, colorize, overlay_mask, show_masks  # chapter 7
 
 __all__ = [
     "Grid",
@@ -23,3 +24,4 @@ __all__ = [
     "show_filters",
     "show_images",
 ]
+__all__ += ["class_legend", "colorize", "overlay_mask", "show_masks"]  # chapter 7

@@ -1,0 +1,134 @@
+"""Chapter 7 (semantic segmentation): the grading proof's data. One batch of 5 submissions.
+
+Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
+different exercises share a submission, since each exercise is graded by its own cells. Three
+submissions (the reference, "sloppy" and "borrowed") train the segmentation network of exercise 5
+(MobileNetV2's first stage computed once, then about a minute of fine-tuning on one CPU thread);
+"careless" skips the training, which its segment tests must catch. Written for the judge grader
+(grading v2): the answers of exercises 1-3 may not reach the frameworks or cnnkit.
+"""
+
+from grading_proofs import Assignment
+
+ASSIGNMENT = "07_semantic_segmentation"
+POINTS = {
+    "conv_transpose_visible": 1,
+    "conv_transpose_hidden": 2,
+    "conv_transpose_padding_hidden": 1,
+    "conv_transpose_speed_hidden": 1,
+    "dilate_visible": 1,
+    "dilate_hidden": 2,
+    "mean_iou_visible": 1,
+    "confusion_hidden": 1,
+    "absent_classes_hidden": 2,
+    "ignore_index_hidden": 2,
+    "fusion_shapes_visible": 1,
+    "fusion_shapes_hidden": 1,
+    "fcn8s_head_visible": 1,
+    "fcn8s_head_shapes_hidden": 1,
+    "fcn8s_head_skips_hidden": 2,
+    "segment_visible": 1,
+    "segment_hidden": 4,
+}
+TOTAL = 25
+MANUAL = "difficulty_answer"
+WORKERS, TIMEOUT = 1, 1800
+
+variant = Assignment(ASSIGNMENT).variant
+
+BORROWED_TRANSPOSE = """
+from cnnkit.upsampling import conv_transpose2d as course_version
+
+
+def conv_transpose2d(inputs, kernels, stride=1, padding=0):
+    return course_version(inputs, kernels, stride, padding)
+"""
+
+# student -> (answers that differ from the reference, the cells that must score 0)
+SUBMISSIONS = {
+    "careless": (
+        {
+            "conv_transpose2d": variant(  # the kernel not turned by 180 degrees
+                "conv_transpose2d",
+                ("turned = w[::-1, ::-1].transpose(0, 1, 3, 2)", "turned = w.transpose(0, 1, 3, 2)"),
+            ),
+            "dilate_filter": variant(  # rate zeros between the taps instead of rate - 1
+                "dilate_filter",
+                ("(w.shape[0] - 1) * r_h + 1, (w.shape[1] - 1) * r_w + 1",
+                 "(w.shape[0] - 1) * (r_h + 1) + 1, (w.shape[1] - 1) * (r_w + 1) + 1"),
+                ("dilated[::r_h, ::r_w] = w", "dilated[:: r_h + 1, :: r_w + 1] = w"),
+            ),  # fmt: skip
+            "mean_iou": variant(  # an absent class counted as an IoU of 0
+                "mean_iou", ("iou = np.full(len(confusion), np.nan)", "iou = np.zeros(len(confusion))")
+            ),
+            "fusion_shapes": variant("fusion_shapes", ('"fused_8": (11, 28, 28)', '"fused_8": (11, 56, 56)')),
+            "fcn8s_head": variant(  # FCN-16s: the stride-8 map is never added
+                "fcn8s_head", ("fused8 = self.up16(fused16) + self.score8(map8)", "fused8 = self.up16(fused16)")
+            ),
+            "segmentation_training": "history = None  # no time to train",
+        },
+        {
+            "conv_transpose_visible",
+            "conv_transpose_hidden",
+            "conv_transpose_padding_hidden",
+            "dilate_visible",
+            "dilate_hidden",
+            "absent_classes_hidden",
+            "fusion_shapes_hidden",
+            "fcn8s_head_skips_hidden",
+            "segment_visible",
+            "segment_hidden",
+        },
+    ),
+    "sloppy": (
+        {
+            "conv_transpose2d": variant(  # the padding cut from the top and left only
+                "conv_transpose2d",
+                ("return full[:, padding : full.shape[1] - padding, padding : full.shape[2] - padding]",
+                 "return full[:, padding:, padding:]"),
+            ),  # fmt: skip
+            "mean_iou": variant(  # ignore_index not applied: 255 lands outside the matrix
+                "mean_iou",
+                ("    if ignore_index is not None:\n        kept = y_true != ignore_index\n"
+                 "        y_true, y_pred = y_true[kept], y_pred[kept]\n", ""),
+            ),  # fmt: skip
+            "fcn8s_head": variant(  # the last upsampling by 4 instead of 8
+                "fcn8s_head",
+                ("nn.ConvTranspose2d(num_classes, num_classes, 16, stride=8, padding=4)",
+                 "nn.ConvTranspose2d(num_classes, num_classes, 8, stride=4, padding=2)"),
+            ),  # fmt: skip
+            "segment": variant(  # the classes as floats
+                "segment",
+                ("return seg_torch.predict_masks(model, stride8_maps(images))",
+                 "return seg_torch.predict_masks(model, stride8_maps(images)).astype(np.float32)"),
+            ),  # fmt: skip
+        },
+        {
+            "conv_transpose_padding_hidden",
+            "conv_transpose_speed_hidden",
+            "ignore_index_hidden",
+            "fcn8s_head_visible",
+            "fcn8s_head_shapes_hidden",
+            "segment_visible",
+        },
+    ),
+    "borrowed": (
+        {
+            "conv_transpose2d": BORROWED_TRANSPOSE,  # the course's answer: a forbidden reach
+            "mean_iou": variant(  # rows and columns swapped: rows the predictions
+                "mean_iou",
+                ("return counts.reshape(num_classes, num_classes)",
+                 "return counts.reshape(num_classes, num_classes).T"),
+            ),  # fmt: skip
+        },
+        {
+            "conv_transpose_visible",
+            "conv_transpose_hidden",
+            "conv_transpose_padding_hidden",
+            "conv_transpose_speed_hidden",
+            "mean_iou_visible",
+            "confusion_hidden",
+            "ignore_index_hidden",
+        },
+    ),
+}
