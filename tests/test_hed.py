@@ -9,11 +9,16 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
 
 from cnnkit import hed
 from cnnkit.hed import keras as hed_keras
 from cnnkit.hed import torch as hed_torch
+
+# Exact float32 on GPUs too (TensorFloat-32 would round convolutions to a 10-bit mantissa).
+tf.config.experimental.enable_tensor_float_32_execution(False)
+torch.backends.cudnn.conv.fp32_precision = "ieee"
 
 
 def photo_crop(height=72, width=104):

@@ -11,6 +11,11 @@ from cnnkit import style
 from cnnkit.style import keras as style_keras
 from cnnkit.style import torch as style_torch
 
+# Exact float32 on GPUs too (TensorFloat-32 would round convolutions to a 10-bit mantissa).
+tf.config.experimental.enable_tensor_float_32_execution(False)
+torch.backends.cudnn.conv.fp32_precision = "ieee"
+torch.backends.cuda.matmul.fp32_precision = "ieee"
+
 
 def nchw(array):
     return np.ascontiguousarray(np.asarray(array).transpose(0, 3, 1, 2))
@@ -142,14 +147,18 @@ def test_networks_losses_and_gradients_agree_across_frameworks(
     with tf.GradientTape() as tape:
         keras_terms = style_keras.objective(keras_net, content, style_image)(keras_image)
     keras_gradient = tape.gradient(keras_terms["total"], keras_image).numpy()
-    torch_image = torch.from_numpy(nchw(start[None])).requires_grad_(True)
+    device = torch_net.model.mean.device  # the GPU, where there is one
+    torch_image = torch.from_numpy(nchw(start[None])).to(device).requires_grad_(True)
     torch_loss = style_torch.objective(torch_net, nchw(content[None]), nchw(style_image[None]))
     torch_terms = torch_loss(torch_image)
     torch_terms["total"].backward()
     for key in ("total", "content", "style", "tv"):
         close(float(torch_terms[key].detach()), float(keras_terms[key]), rtol=1e-4)
     assert float(keras_terms["content"]) > 0 and float(keras_terms["style"]) > 0
-    close(nchw(keras_gradient), torch_image.grad.numpy(), rtol=1e-4)
+    # Compared as a whole: a max-pooling tie that rounding makes in one framework only moves the
+    # gradient of one window to a neighbouring pixel.
+    difference = nchw(keras_gradient) - torch_image.grad.cpu().numpy()
+    assert np.linalg.norm(difference) < 1e-3 * np.linalg.norm(keras_gradient)
 
 
 def test_bad_choices_are_named():
