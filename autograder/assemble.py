@@ -47,7 +47,9 @@ class Plan:
 
     def students_own_code(self) -> list[tuple[str, str]]:
         """The kernel code the student wrote or changed (what a person may want to look at)."""
-        return [(c.label, c.source) for c in self.cells if c.where == "kernel" and not c.from_release]
+        return [
+            (c.label, c.source) for c in self.cells if c.where == "kernel" and not c.from_release
+        ]
 
 
 def _normalized(text: str) -> str:
@@ -79,7 +81,10 @@ def plan(student_nb, assignment: Assignment) -> Plan:
         if cell.cell_type != original.cell_type or role_of(cell) != original.role:
             retyped.append(grade_id)
         if original.role == "test":
-            if _normalized(cell.source) not in (_normalized(original.released), _normalized(original.source)):
+            if _normalized(cell.source) not in (
+                _normalized(original.released),
+                _normalized(original.source),
+            ):
                 edited.append(grade_id)
             order.append(original.index)
         placed[grade_id] = len(out)
@@ -102,16 +107,26 @@ def plan(student_nb, assignment: Assignment) -> Plan:
     if order != sorted(order):
         result.events.append(events.TestsMoved())
     for number, cell in enumerate(result.cells, start=1):
-        cell.label = f"{'test cell' if cell.kind == 'test' else 'answer cell'} {cell.grade_id}" if cell.grade_id else f"cell {number}"
+        cell.label = (
+            f"{'test cell' if cell.kind == 'test' else 'answer cell'} {cell.grade_id}"
+            if cell.grade_id
+            else f"cell {number}"
+        )
     return result
 
 
 def _insertion_point(index: int, assignment: Assignment, placed: dict[str, int]) -> int:
     """Right after the student's copy of the nearest earlier source cell that is in the notebook."""
-    earlier = [(c.index, placed[c.grade_id]) for c in assignment.cells if c.grade_id in placed and c.index < index]
+    earlier = [
+        (c.index, placed[c.grade_id])
+        for c in assignment.cells
+        if c.grade_id in placed and c.index < index
+    ]
     if earlier:
         return max(earlier)[1] + 1
-    later = [placed[c.grade_id] for c in assignment.cells if c.grade_id in placed and c.index > index]
+    later = [
+        placed[c.grade_id] for c in assignment.cells if c.grade_id in placed and c.index > index
+    ]
     return min(later) if later else 0
 
 
@@ -131,7 +146,16 @@ def _role_cell(original, student_text: str | None) -> Cell:
         return Cell("judge", "code", original.released, None, from_release=True, **common)
     if original.role == "locked":
         where = "kernel" if code else None
-        return Cell("locked", original.cell_type, original.released, where, from_release=True, **common)
+        return Cell(
+            "locked", original.cell_type, original.released, where, from_release=True, **common
+        )
     text = student_text if isinstance(student_text, str) else ""
     answered = _normalized(text) != _normalized(original.released)
-    return Cell(original.role, original.cell_type, text, "kernel" if code else None, answered=answered, **common)
+    return Cell(
+        original.role,
+        original.cell_type,
+        text,
+        "kernel" if code else None,
+        answered=answered,
+        **common,
+    )

@@ -96,7 +96,9 @@ def used_names(source: str) -> tuple[str, ...]:
     tree = _tree(source)
     if tree is None:
         return ()
-    found = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    found = {
+        n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
     return tuple(sorted(found))
 
 
@@ -150,7 +152,9 @@ class Assignment:
         source_path = notebooks[0]
         release_path = release_dir / name / source_path.name
         if not release_path.is_file():
-            raise ValueError(f"no student version {release_path}: run python -m autograder.generate")
+            raise ValueError(
+                f"no student version {release_path}: run python -m autograder.generate"
+            )
         source = nbformat.read(source_path, as_version=4)
         release = nbformat.read(release_path, as_version=4)
         released = {nbgrader_meta(c).get("grade_id"): c.source for c in release.cells}
@@ -170,7 +174,9 @@ class Assignment:
                     grade_id=grade_id,
                     points=float(meta.get("points") or 0) if role in ("test", "manual") else 0.0,
                     forbid=tuple(forbid) if role == "answer" else (),
-                    defines=defined_names(text, imports=role == "judge") if role in ("answer", "judge") and cell.cell_type == "code" else (),
+                    defines=defined_names(text, imports=role == "judge")
+                    if role in ("answer", "judge") and cell.cell_type == "code"
+                    else (),
                     uses=used_names(text) if role == "test" else (),
                     hidden=hidden_lines(text) if role == "test" else (),
                     docstring=docstring(text) if role == "test" else "",
@@ -217,17 +223,27 @@ class Assignment:
     def judge_setup(self, student_cells: list[tuple[str, str]]) -> dict:
         """What the judge receives before the first test (plain data)."""
         return {
-            "helpers": [{"label": c.grade_id or f"cell {c.index + 1}", "code": c.source} for c in self.of_role("judge")],
+            "helpers": [
+                {"label": c.grade_id or f"cell {c.index + 1}", "code": c.source}
+                for c in self.of_role("judge")
+            ],
             "helper_names": list(self.helper_names),
             "forbid": {name: list(modules) for name, modules in self.forbid.items()},
             "student_cells": [list(cell) for cell in student_cells],
-            "preload": sorted({m for c in self.of_role("judge", "test") for m in imported_modules(c.source)}),
+            "preload": sorted(
+                {m for c in self.of_role("judge", "test") for m in imported_modules(c.source)}
+            ),
         }
 
     def test_message(self, grade_id: str) -> dict:
         cell = self.by_id[grade_id]
-        return {"grade_id": grade_id, "code": cell.source, "points": cell.points,
-                "uses": list(cell.uses), "hidden_lines": list(cell.hidden)}
+        return {
+            "grade_id": grade_id,
+            "code": cell.source,
+            "points": cell.points,
+            "uses": list(cell.uses),
+            "hidden_lines": list(cell.hidden),
+        }
 
 
 def assignments(source_dir: Path = SOURCE) -> list[str]:

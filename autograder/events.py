@@ -171,7 +171,9 @@ class Verdict:
         if kind == "ran":
             return f"Failed: {r['name']} ran code of {', '.join(r['modules'])}, which this exercise does not allow."
         if kind == "recorder":
-            return f"Failed: {r['name']} switched off the grader's check of which libraries it uses."
+            return (
+                f"Failed: {r['name']} switched off the grader's check of which libraries it uses."
+            )
         if kind == "timeout":
             return f"Failed: {r['name']} ran past its time limit and was interrupted."
         if kind == "interrupted":
@@ -183,7 +185,11 @@ class Verdict:
             detail = "" if hidden else f": {r['message']}"
             return f"Failed: your {r['name']} raised {r['type']}{where}{detail}."
         if kind == "not plain":
-            return f"Failed{where}: {r['message']}." if not hidden else "Failed: a hidden test got a value it cannot use."
+            return (
+                f"Failed{where}: {r['message']}."
+                if not hidden
+                else "Failed: a hidden test got a value it cannot use."
+            )
         if kind == "assertion":
             detail = f": {r['message']}" if r.get("message") and not hidden else ""
             return f"Failed{where}{detail}." if detail or hidden else "Failed."

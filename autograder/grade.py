@@ -69,9 +69,16 @@ def grader_version() -> str:
 
 def fingerprint(job: dict, settings: Settings, version: str) -> str:
     digest = hashlib.sha256()
-    parts = [version, job["student_id"], job["source_file"], job.get("problem") or "",
-             settings.assignment.digest, repr(settings.limits), settings.isolation.mode,
-             str(settings.max_notebook_bytes)]
+    parts = [
+        version,
+        job["student_id"],
+        job["source_file"],
+        job.get("problem") or "",
+        settings.assignment.digest,
+        repr(settings.limits),
+        settings.isolation.mode,
+        str(settings.max_notebook_bytes),
+    ]
     for part in parts:
         digest.update(str(part).encode() + b"\0")
     if job.get("notebook"):
@@ -95,7 +102,9 @@ class Execution:
     timeline: list[str] | None = None  # seconds since the start, for the log
 
 
-def execute(plan: assemble.Plan, settings: Settings, job_dir: Path, result: events.Result) -> Execution:
+def execute(
+    plan: assemble.Plan, settings: Settings, job_dir: Path, result: events.Result
+) -> Execution:
     """Stages 3 and 4: the kernel runs the student's cells, the judge the tests, in plan order."""
     limits, assignment = settings.limits, settings.assignment
     kernel = Kernel(Box(job_dir, job_dir / "k", limits, settings.isolation), limits)
@@ -125,9 +134,15 @@ def execute(plan: assemble.Plan, settings: Settings, job_dir: Path, result: even
                 mark(f"{cell.label}: {execution.runs[index].status}")
             elif cell.where == "judge":
                 run = execution.runs[index] = CellRun(status="ok")
-                outcome = judge.run_test(assignment.test_message(cell.grade_id), kernel, deadline, run)
+                outcome = judge.run_test(
+                    assignment.test_message(cell.grade_id), kernel, deadline, run
+                )
                 result.verdicts[cell.grade_id] = events.Verdict(
-                    cell.grade_id, float(outcome["score"]), cell.points, outcome["outcome"], outcome["reason"]
+                    cell.grade_id,
+                    float(outcome["score"]),
+                    cell.points,
+                    outcome["outcome"],
+                    outcome["reason"],
                 )
                 mark(f"{cell.label}: {outcome['outcome']}")
                 if judge.kernel_stopped:
@@ -151,7 +166,9 @@ def execute(plan: assemble.Plan, settings: Settings, job_dir: Path, result: even
 def grade_one(job: dict, settings: Settings) -> events.Result:
     """The result of one submission (never raises)."""
     start = time.monotonic()
-    result = events.Result(job["student_id"], job["source_file"], fingerprint=job.get("fingerprint", ""))
+    result = events.Result(
+        job["student_id"], job["source_file"], fingerprint=job.get("fingerprint", "")
+    )
     try:
         _grade(job, settings, result)
     except Exception as error:  # noqa: BLE001 - the grader's own failure: say so, never lose a row
@@ -166,7 +183,9 @@ def _grade(job: dict, settings: Settings, result: events.Result) -> None:
     problem = job.get("problem") or ""
     notebook = None
     if not problem:
-        notebook, problem = intake.read(Path(job["notebook"]), assignment, settings.max_notebook_bytes)
+        notebook, problem = intake.read(
+            Path(job["notebook"]), assignment, settings.max_notebook_bytes
+        )
     if problem:
         result.events.append(events.CouldNotGrade(problem))
         return
@@ -177,32 +196,47 @@ def _grade(job: dict, settings: Settings, result: events.Result) -> None:
     try:
         execution = execute(plan, settings, job_dir, result)
     except JudgeFailed as error:
-        result.events, result.verdicts = [events.CouldNotGrade(f"grader error ({error})", retry=True)], {}
+        result.events, result.verdicts = (
+            [events.CouldNotGrade(f"grader error ({error})", retry=True)],
+            {},
+        )
         _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log", [])
         return
-    for index, cell in enumerate(plan.cells):  # the tests the notebook never reached
+    for cell in plan.cells:  # the tests the notebook never reached
         if cell.kind == "test" and cell.grade_id not in result.verdicts:
-            result.verdicts[cell.grade_id] = events.Verdict(cell.grade_id, 0.0, cell.points, "not run", {"kind": "stopped"})
-    interrupted = [plan.cells[i].label for i, run in sorted(execution.runs.items()) if run.status == "interrupted"]
+            result.verdicts[cell.grade_id] = events.Verdict(
+                cell.grade_id, 0.0, cell.points, "not run", {"kind": "stopped"}
+            )
+    interrupted = [
+        plan.cells[i].label
+        for i, run in sorted(execution.runs.items())
+        if run.status == "interrupted"
+    ]
     if interrupted:
         result.events.append(events.Interrupted(tuple(interrupted), limits.cell_timeout))
     if execution.truncated:
         result.events.append(events.OutputCut(limits.output_keep_bytes / 2**20))
     if execution.stopped_at is not None:
-        result.events.insert(0, events.KernelStopped(plan.cells[execution.stopped_at].label, execution.stop_why))
+        result.events.insert(
+            0, events.KernelStopped(plan.cells[execution.stopped_at].label, execution.stop_why)
+        )
     if (execution.isolation or {}).get("mode") != "namespaces":
         result.notes.append("graded without isolation (see the grader's first line)")
-    result.needs_manual_grading = [c.grade_id for c in plan.cells if c.kind == "manual" and c.answered]
+    result.needs_manual_grading = [
+        c.grade_id for c in plan.cells if c.kind == "manual" and c.answered
+    ]
     _save_log(job_dir, settings.output / "logs" / f"{result.student_id}.log", execution.timeline)
     feedback = settings.output / "feedback" / f"{result.student_id}.html"
     report.write_atomic(feedback, report.page(result, plan, assignment))
     result.feedback = str(feedback.relative_to(settings.output))
     graded = report.graded_notebook(plan, execution.runs, result, assignment)
-    report.write_atomic(settings.output / "notebooks" / f"{result.student_id}.ipynb", nbformat.writes(graded))
+    report.write_atomic(
+        settings.output / "notebooks" / f"{result.student_id}.ipynb", nbformat.writes(graded)
+    )
 
 
 def _save_log(job_dir: Path, target: Path, timeline: list[str]) -> None:
-    parts = [f"--- timeline ---\n" + "\n".join(timeline)] if timeline else []
+    parts = ["--- timeline ---\n" + "\n".join(timeline)] if timeline else []
     for name in ("kernel-launcher.log", "kernel.log", "judge-launcher.log", "judge.log"):
         path = job_dir / name
         if path.is_file():
@@ -231,7 +265,9 @@ def run_jobs(jobs: list[dict], settings: Settings, workers: int) -> None:
             return
         context = multiprocessing.get_context("fork")
         failed = []
-        with concurrent.futures.ProcessPoolExecutor(max(1, min(workers, len(pending))), mp_context=context) as pool:
+        with concurrent.futures.ProcessPoolExecutor(
+            max(1, min(workers, len(pending))), mp_context=context
+        ) as pool:
             futures = {pool.submit(work, job, settings): job for job in pending}
             for future in concurrent.futures.as_completed(futures):
                 job = futures[future]
@@ -243,7 +279,9 @@ def run_jobs(jobs: list[dict], settings: Settings, workers: int) -> None:
         pending = [job for job, _ in failed]
         if attempt == 1:
             for job, why in failed:
-                result = events.Result(job["student_id"], job["source_file"], fingerprint=job["fingerprint"])
+                result = events.Result(
+                    job["student_id"], job["source_file"], fingerprint=job["fingerprint"]
+                )
                 result.events = [events.CouldNotGrade(f"grader error ({why})", retry=True)]
                 path = settings.output / "results" / f"{job['student_id']}.json"
                 report.write_atomic(path, json.dumps(result.to_data(), indent=1, sort_keys=True))
@@ -267,19 +305,37 @@ def load(output: Path, student_id: str, source_file: str) -> events.Result:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m autograder.grade", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m autograder.grade", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("submissions", type=Path, metavar="SUBMISSIONS_DIR")
-    parser.add_argument("--assignment", required=True, help="a folder of solutions/, e.g. 01_visual_cortex")
+    parser.add_argument(
+        "--assignment", required=True, help="a folder of solutions/, e.g. 01_visual_cortex"
+    )
     parser.add_argument("--output", required=True, type=Path, metavar="OUT_DIR")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="default: number of cores")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1, help="default: number of cores"
+    )
     parser.add_argument("--resume", action="store_true", help="keep unchanged earlier results")
     parser.add_argument("--shard", default=None, metavar="K/N", help="grade every N-th submission")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per submission (default 1800)")
-    parser.add_argument("--cell-timeout", type=float, default=120, help="seconds per cell (default 120)")
-    parser.add_argument("--memory", type=float, default=4, help="GB of memory per process (default 4)")
-    parser.add_argument("--max-processes", type=int, default=64, help="processes per submission (default 64)")
-    parser.add_argument("--max-notebook-mb", type=float, default=50, help="largest file accepted (default 50 MB)")
-    parser.add_argument("--max-output-mb", type=float, default=2, help="outputs kept per notebook (default 2 MB)")
+    parser.add_argument(
+        "--timeout", type=float, default=1800, help="seconds per submission (default 1800)"
+    )
+    parser.add_argument(
+        "--cell-timeout", type=float, default=120, help="seconds per cell (default 120)"
+    )
+    parser.add_argument(
+        "--memory", type=float, default=4, help="GB of memory per process (default 4)"
+    )
+    parser.add_argument(
+        "--max-processes", type=int, default=64, help="processes per submission (default 64)"
+    )
+    parser.add_argument(
+        "--max-notebook-mb", type=float, default=50, help="largest file accepted (default 50 MB)"
+    )
+    parser.add_argument(
+        "--max-output-mb", type=float, default=2, help="outputs kept per notebook (default 2 MB)"
+    )
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"SUBMISSIONS_DIR {args.submissions} is not a folder")
@@ -310,7 +366,9 @@ def isolation_for(work_root: Path, hidden_extra: list[Path]) -> Isolation:
     else:
         probe = sandbox.probe(work_root)
     if probe["mode"] == "namespaces":
-        print("isolation: each notebook and its judge run in their own namespaces (files, processes, network)")
+        print(
+            "isolation: each notebook and its judge run in their own namespaces (files, processes, network)"
+        )
     else:
         print(
             "WARNING: isolation: limits only. This system does not allow the namespace sandbox "
@@ -321,7 +379,13 @@ def isolation_for(work_root: Path, hidden_extra: list[Path]) -> Isolation:
     for path in hidden_extra:
         hidden |= {str(path), os.path.realpath(path)}
     readonly = {*sandbox.python_paths(), str(ROOT / "cnnkit")}
-    for key in ("KERAS_HOME", "TFDS_DATA_DIR", "TORCH_HOME", "CNNKIT_DATA_DIR", "CNNKIT_SHARED_DATA"):
+    for key in (
+        "KERAS_HOME",
+        "TFDS_DATA_DIR",
+        "TORCH_HOME",
+        "CNNKIT_DATA_DIR",
+        "CNNKIT_SHARED_DATA",
+    ):
         value = os.environ.get(key)
         if value and os.path.isdir(value):
             readonly |= {value, os.path.realpath(value)}
@@ -339,15 +403,20 @@ def main(argv: list[str] | None = None) -> int:
         (output / name).mkdir(parents=True, exist_ok=True)
     submissions, skipped = intake.collect(args.submissions, assignment)
     limits = Limits(
-        timeout=args.timeout, cell_timeout=args.cell_timeout, memory_bytes=int(args.memory * 2**30),
-        max_processes=args.max_processes, output_keep_bytes=int(args.max_output_mb * 2**20),
+        timeout=args.timeout,
+        cell_timeout=args.cell_timeout,
+        memory_bytes=int(args.memory * 2**30),
+        max_processes=args.max_processes,
+        output_keep_bytes=int(args.max_output_mb * 2**20),
     )
     work_root = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp" if os.path.isdir("/tmp") else None))
     try:
         isolation = isolation_for(
             work_root, [work_root, args.submissions.resolve(), output, Path(tempfile.gettempdir())]
         )
-        settings = Settings(assignment, limits, isolation, work_root, output, int(args.max_notebook_mb * 2**20))
+        settings = Settings(
+            assignment, limits, isolation, work_root, output, int(args.max_notebook_mb * 2**20)
+        )
         version = grader_version()
         jobs, kept = [], 0
         for index, submission in enumerate(submissions):

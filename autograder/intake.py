@@ -31,7 +31,11 @@ def _grade_ids(path: Path) -> set[str]:
 
 def collect(folder: Path, assignment: Assignment) -> tuple[list[Submission], list[tuple[str, str]]]:
     """(submissions, skipped files with the reason) of ``folder`` for ``assignment``."""
-    others = [name for name in assignments(assignment.source_path.parent.parent) if name != assignment.name]
+    others = [
+        name
+        for name in assignments(assignment.source_path.parent.parent)
+        if name != assignment.name
+    ]
     ours = {c.grade_id for c in assignment.cells if c.grade_id}
     their_ids: dict[str, set[str]] = {}
 
@@ -45,7 +49,9 @@ def collect(folder: Path, assignment: Assignment) -> tuple[list[Submission], lis
         for name in others:
             if name not in their_ids:
                 try:
-                    their_ids[name] = {c.grade_id for c in Assignment.load(name).cells if c.grade_id}
+                    their_ids[name] = {
+                        c.grade_id for c in Assignment.load(name).cells if c.grade_id
+                    }
                 except ValueError:
                     their_ids[name] = set()
         matched = [name for name in others if ids & their_ids[name]] or named
@@ -73,11 +79,17 @@ def read(path: Path, assignment: Assignment, max_bytes: int = 50 << 20):
     except UnicodeDecodeError:
         return None, "not a notebook (binary file, not JSON text)"
     except json.JSONDecodeError as error:
-        return None, f"invalid notebook JSON ({error.msg}; line {error.lineno}, column {error.colno})"
+        return (
+            None,
+            f"invalid notebook JSON ({error.msg}; line {error.lineno}, column {error.colno})",
+        )
     if not isinstance(content, dict) or not ({"cells", "worksheets"} & set(content)):
         return None, "not a notebook (JSON without notebook cells)"
     if content.get("nbformat") not in (3, 4):
-        return None, f"not a notebook format this grader reads (nbformat {content.get('nbformat')!r})"
+        return (
+            None,
+            f"not a notebook format this grader reads (nbformat {content.get('nbformat')!r})",
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -150,7 +150,9 @@ class Student:
 
     def call(self, name: str, args, kwargs):
         arguments = [_prepare(list(args)), _prepare(dict(kwargs))]
-        reply = self.request({"op": "call", "name": name, "args": arguments, "forbid": self.forbid.get(name, [])})
+        reply = self.request(
+            {"op": "call", "name": name, "args": arguments, "forbid": self.forbid.get(name, [])}
+        )
         return self._result(name, reply)
 
     def probe(self, target, function, args, kwargs):
@@ -158,8 +160,13 @@ class Student:
         if not isinstance(name, str):
             raise TypeError("probe() reaches the student's functions and objects (by their names)")
         source = textwrap.dedent(inspect.getsource(function))
-        message = {"op": "probe", "name": name, "function": function.__name__, "source": source,
-                   "args": [_prepare(list(args)), _prepare(dict(kwargs))]}
+        message = {
+            "op": "probe",
+            "name": name,
+            "function": function.__name__,
+            "source": source,
+            "args": [_prepare(list(args)), _prepare(dict(kwargs))],
+        }
         return self._result(name, self.request(message))
 
     def _result(self, name: str, reply: dict):
@@ -233,8 +240,13 @@ def _reason(error: BaseException, filename: str, hidden_lines: set[int]) -> dict
     if isinstance(error, TimeoutError) and student:
         return {"kind": "timeout", "name": student, "hidden": hidden}
     if student:
-        return {"kind": "student", "name": student, "type": type(error).__name__,
-                "message": message, "hidden": hidden}
+        return {
+            "kind": "student",
+            "name": student,
+            "type": type(error).__name__,
+            "message": message,
+            "hidden": hidden,
+        }
     if isinstance(error, NotPlainData):
         return {"kind": "not plain", "message": message, "hidden": hidden}
     if isinstance(error, AssertionError):
@@ -279,8 +291,11 @@ class Judge:
         blocked = [self.findings[n] for n in test["uses"] if n in self.findings]
         if blocked:
             found = blocked[0]
-            return {"score": 0.0, "outcome": "failed",
-                    "reason": {"kind": found.kind, "sentence": found.sentence(), "hidden": False}}
+            return {
+                "score": 0.0,
+                "outcome": "failed",
+                "reason": {"kind": found.kind, "sentence": found.sentence(), "hidden": False},
+            }
         filename = f"<test cell {grade_id}>"
         hidden_lines = set(test["hidden_lines"])
         self.student.active, self.student.limits = True, []
@@ -293,9 +308,17 @@ class Judge:
         except Blocked as blocked_error:
             return {"score": 0.0, "outcome": "failed", "reason": blocked_error.reason}
         except SyntaxError as error:
-            return {"score": 0.0, "outcome": "failed", "reason": {"kind": "judge", "message": str(error)}}
+            return {
+                "score": 0.0,
+                "outcome": "failed",
+                "reason": {"kind": "judge", "message": str(error)},
+            }
         except BaseException as error:  # noqa: BLE001 - every failure of the test is a verdict
-            return {"score": 0.0, "outcome": "failed", "reason": _reason(error, filename, hidden_lines)}
+            return {
+                "score": 0.0,
+                "outcome": "failed",
+                "reason": _reason(error, filename, hidden_lines),
+            }
         finally:
             self.student.active = False
         if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
@@ -431,7 +454,9 @@ class JudgeProcess:
                         left = cell_end - time.monotonic()
                         wanted = header.get("timeout")
                         timeout = left if wanted is None else min(float(wanted), left)
-                        reply = kernel.request(body, max(timeout, 0.0), deadline, run)
+                        reply = kernel.request(
+                            body, max(timeout, 0.0), deadline, run, cell_limit=timeout >= left
+                        )
                     except Stop:
                         self.kernel_stopped = True
                         reply = stopped

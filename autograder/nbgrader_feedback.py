@@ -7,8 +7,6 @@ need it: its feedback never contains hidden tests or outputs.
 
 from __future__ import annotations
 
-import html
-
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import ClearHiddenTests
 from traitlets import List

@@ -1,4 +1,4 @@
-""""Write it yourself", checked on the submitted source: what a graded function can reach.
+""" "Write it yourself", checked on the submitted source: what a graded function can reach.
 
 The judge parses the student's cells (the code that runs in the student's kernel) and, for every
 graded name whose answer cell declares ``grading.forbid``, follows each name that name's code can
@@ -23,19 +23,68 @@ from dataclasses import dataclass
 BUILTIN_NAMES = set(dir(builtins))
 # Built-ins that reach code or names without naming them: never followed.
 UNFOLLOWABLE_BUILTINS = {
-    "eval", "exec", "compile", "__import__", "globals", "locals", "vars", "breakpoint",
-    "__builtins__", "__loader__", "__spec__",
+    "eval",
+    "exec",
+    "compile",
+    "__import__",
+    "globals",
+    "locals",
+    "vars",
+    "breakpoint",
+    "__builtins__",
+    "__loader__",
+    "__spec__",
 }
-UNFOLLOWABLE_MODULES = ("importlib", "builtins", "ctypes", "gc", "sys", "inspect", "__main__", "_ctypes")
+UNFOLLOWABLE_MODULES = (
+    "importlib",
+    "builtins",
+    "ctypes",
+    "gc",
+    "sys",
+    "inspect",
+    "__main__",
+    "_ctypes",
+)
 UNFOLLOWABLE_ATTRIBUTES = {
-    "__dict__", "__globals__", "__builtins__", "__code__", "__closure__", "__subclasses__",
-    "__bases__", "__mro__", "__base__", "__class__", "__getattribute__", "f_globals", "f_locals",
-    "f_back", "f_builtins", "gi_frame", "cr_frame", "tb_frame", "user_ns", "__import__",
-    "__self__", "__func__", "__wrapped__", "__module__", "func_globals",
+    "__dict__",
+    "__globals__",
+    "__builtins__",
+    "__code__",
+    "__closure__",
+    "__subclasses__",
+    "__bases__",
+    "__mro__",
+    "__base__",
+    "__class__",
+    "__getattribute__",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "f_builtins",
+    "gi_frame",
+    "cr_frame",
+    "tb_frame",
+    "user_ns",
+    "__import__",
+    "__self__",
+    "__func__",
+    "__wrapped__",
+    "__module__",
+    "func_globals",
 }
 # Anywhere in the notebook, these can rebind any name without a visible assignment.
-NAMESPACE_WRITERS = {"exec", "eval", "compile", "globals", "locals", "vars", "setattr", "delattr",
-                     "__import__", "get_ipython"}
+NAMESPACE_WRITERS = {
+    "exec",
+    "eval",
+    "compile",
+    "globals",
+    "locals",
+    "vars",
+    "setattr",
+    "delattr",
+    "__import__",
+    "get_ipython",
+}
 
 
 ANYWHERE = "(the notebook)"  # a construct that could rebind any name, wherever it is
@@ -72,8 +121,23 @@ class _Definition:
     module: str | None = None  # for imports: the dotted name bound
 
 
-SAFE_MAGICS = {"matplotlib", "config", "pip", "precision", "pwd", "ls", "who", "whos", "env",
-               "load_ext", "reload_ext", "autoreload", "time", "timeit", "lsmagic"}
+SAFE_MAGICS = {
+    "matplotlib",
+    "config",
+    "pip",
+    "precision",
+    "pwd",
+    "ls",
+    "who",
+    "whos",
+    "env",
+    "load_ext",
+    "reload_ext",
+    "autoreload",
+    "time",
+    "timeit",
+    "lsmagic",
+}
 TIMING_CELL = re.compile(r"^\s*%%(time|timeit|capture)\b[^\n]*\n?")
 TIMING_LINE = re.compile(r"^(\s*)%(time|timeit)\s+", re.M)
 
@@ -93,11 +157,17 @@ def _harmless_ipython(tree: ast.AST) -> set[int]:
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
             continue
         inner = node.func.value
-        if not (isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id == "get_ipython"):
+        if not (
+            isinstance(inner, ast.Call)
+            and isinstance(inner.func, ast.Name)
+            and inner.func.id == "get_ipython"
+        ):
             continue
         method, args = node.func.attr, node.args
         magic = args[0].value if args and isinstance(args[0], ast.Constant) else None
-        if method in ("system", "getoutput") or (method == "run_line_magic" and magic in SAFE_MAGICS):
+        if method in ("system", "getoutput") or (
+            method == "run_line_magic" and magic in SAFE_MAGICS
+        ):
             harmless.add(id(inner.func))
     return harmless
 
@@ -114,7 +184,9 @@ def parse_cells(cells: list[tuple[str, str]]) -> list[tuple[str, ast.Module]]:
 
 
 def _bound_names(target: ast.AST) -> list[str]:
-    return [n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)]
+    return [
+        n.id for n in ast.walk(target) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    ]
 
 
 def _root_name(node: ast.AST) -> str | None:
@@ -153,16 +225,26 @@ class Program:
                 if alias.name == "*":
                     self.star_imports.append((base, label, node.lineno))
                 else:
-                    self._define(alias.asname or alias.name, _Definition(label, node, f"{base}.{alias.name}"))
+                    self._define(
+                        alias.asname or alias.name, _Definition(label, node, f"{base}.{alias.name}")
+                    )
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             for target in targets:
-                names = _bound_names(target) if isinstance(target, (ast.Name, ast.Tuple, ast.List, ast.Starred)) else []
+                names = (
+                    _bound_names(target)
+                    if isinstance(target, (ast.Name, ast.Tuple, ast.List, ast.Starred))
+                    else []
+                )
                 root = _root_name(target)
                 for name in names or ([root] if root else []):
                     self._define(name, _Definition(label, node))
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try)):
-            header = [getattr(node, key) for key in ("target", "iter", "test") if getattr(node, key, None)]
+        elif isinstance(
+            node, (ast.For, ast.AsyncFor, ast.While, ast.If, ast.With, ast.AsyncWith, ast.Try)
+        ):
+            header = [
+                getattr(node, key) for key in ("target", "iter", "test") if getattr(node, key, None)
+            ]
             header += [item for item in getattr(node, "items", [])]
             for name in {n for part in header for n in _bound_names(part)}:
                 self._define(name, _Definition(label, node))
@@ -195,19 +277,40 @@ class Program:
         for node in ast.walk(tree):
             if id(node) in harmless:
                 continue
-            if isinstance(node, ast.Name) and node.id in NAMESPACE_WRITERS and node.id not in self.definitions:
+            if (
+                isinstance(node, ast.Name)
+                and node.id in NAMESPACE_WRITERS
+                and node.id not in self.definitions
+            ):
                 self.dynamic.append((f"{node.id}()", label, node.lineno))
             elif isinstance(node, ast.Attribute) and node.attr in UNFOLLOWABLE_ATTRIBUTES:
                 self.dynamic.append((f".{node.attr}", label, node.lineno))
             elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-                targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                targets = (
+                    node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+                )
                 for target in targets:
-                    if isinstance(target, (ast.Attribute, ast.Subscript)) and _root_name(target) is None:
-                        self.dynamic.append(("a write through a computed object", label, node.lineno))
+                    if (
+                        isinstance(target, (ast.Attribute, ast.Subscript))
+                        and _root_name(target) is None
+                    ):
+                        self.dynamic.append(
+                            ("a write through a computed object", label, node.lineno)
+                        )
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
-                modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                modules = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                )
                 for module in modules:
-                    if module.split(".")[0] in ("importlib", "ctypes", "gc", "builtins", "__main__"):
+                    if module.split(".")[0] in (
+                        "importlib",
+                        "ctypes",
+                        "gc",
+                        "builtins",
+                        "__main__",
+                    ):
                         self.dynamic.append((f"the module {module}", label, node.lineno))
 
 
@@ -239,11 +342,21 @@ def _references(node: ast.AST) -> tuple[set[str], list[tuple[str, str, int]]]:
                 inner = inner.value
             if isinstance(inner, ast.Name):
                 paths.append((inner.id, ".".join(reversed(chain)), getattr(sub, "lineno", 0)))
-        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Name) and sub.func.id == "getattr":
+        elif (
+            isinstance(sub, ast.Call)
+            and isinstance(sub.func, ast.Name)
+            and sub.func.id == "getattr"
+        ):
             if len(sub.args) >= 2 and isinstance(sub.args[0], ast.Name):
                 attr = sub.args[1]
-                text = attr.value if isinstance(attr, ast.Constant) and isinstance(attr.value, str) else None
-                paths.append((sub.args[0].id, text if text is not None else "<computed>", sub.lineno))
+                text = (
+                    attr.value
+                    if isinstance(attr, ast.Constant) and isinstance(attr.value, str)
+                    else None
+                )
+                paths.append(
+                    (sub.args[0].id, text if text is not None else "<computed>", sub.lineno)
+                )
     return names, paths
 
 
@@ -293,7 +406,9 @@ def check(program: Program, name: str, forbid, helpers: set[str]) -> Finding | N
     return None
 
 
-def _check_module(module: str, graded: str, via: str, cell: str, line: int, forbid) -> Finding | None:
+def _check_module(
+    module: str, graded: str, via: str, cell: str, line: int, forbid
+) -> Finding | None:
     if module.startswith("."):
         return Finding("uncheckable", graded, f"the relative import {module}", via, cell, line)
     if _matches(module, forbid):
@@ -302,7 +417,9 @@ def _check_module(module: str, graded: str, via: str, cell: str, line: int, forb
     if top in UNFOLLOWABLE_MODULES:
         return Finding("uncheckable", graded, f"the module {module}", via, cell, line)
     if _not_a_library(top):
-        return Finding("uncheckable", graded, f"the module {top} (not an installed library)", via, cell, line)
+        return Finding(
+            "uncheckable", graded, f"the module {top} (not an installed library)", via, cell, line
+        )
     return None
 
 
@@ -331,7 +448,9 @@ def _check_definition(program, graded, current, definition, forbid, helpers, que
             if target.module is not None:
                 full = f"{target.module}.{path}"
                 if _matches(full, forbid):
-                    return Finding("forbidden", graded, _matches(full, forbid), f"{root}.{path}", cell, line)
+                    return Finding(
+                        "forbidden", graded, _matches(full, forbid), f"{root}.{path}", cell, line
+                    )
     for used in sorted(names):
         line = _line_of(node, used)
         if used in program.definitions:
@@ -343,5 +462,12 @@ def _check_definition(program, graded, current, definition, forbid, helpers, que
         elif used not in BUILTIN_NAMES:
             for module, star_cell, star_line in program.star_imports:
                 if _matches(module, forbid) or module.startswith("."):
-                    return Finding("forbidden", graded, module, f"{used} (from {module} import *)", star_cell, star_line)
+                    return Finding(
+                        "forbidden",
+                        graded,
+                        module,
+                        f"{used} (from {module} import *)",
+                        star_cell,
+                        star_line,
+                    )
     return None

@@ -33,20 +33,26 @@ def write_atomic(path: Path, text: str) -> None:
 def csv_text(results: list[Result], autograded: dict[str, float]) -> str:
     """One row per student, sorted by id; a column per autograded cell, in notebook order."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=FIXED_COLUMNS + list(autograded) + TRAILING_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(
+        buffer, fieldnames=FIXED_COLUMNS + list(autograded) + TRAILING_COLUMNS, lineterminator="\n"
+    )
     writer.writeheader()
     for result in sorted(results, key=lambda r: r.student_id):
-        scores = {gid: float(v.points) if (v := result.verdicts.get(gid)) else 0.0 for gid in autograded}
-        writer.writerow({
-            "student_id": result.student_id,
-            "source_file": result.source_file,
-            "status": result.status(),
-            "total_autograded": f"{sum(scores.values()):g}",
-            "max_autograded": f"{sum(autograded.values()):g}",
-            **{gid: f"{score:g}" for gid, score in scores.items()},
-            "needs_manual_grading": ";".join(result.needs_manual_grading),
-            "notes": "; ".join(result.notes),
-        })
+        scores = {
+            gid: float(v.points) if (v := result.verdicts.get(gid)) else 0.0 for gid in autograded
+        }
+        writer.writerow(
+            {
+                "student_id": result.student_id,
+                "source_file": result.source_file,
+                "status": result.status(),
+                "total_autograded": f"{sum(scores.values()):g}",
+                "max_autograded": f"{sum(autograded.values()):g}",
+                **{gid: f"{score:g}" for gid, score in scores.items()},
+                "needs_manual_grading": ";".join(result.needs_manual_grading),
+                "notes": "; ".join(result.notes),
+            }
+        )
     return buffer.getvalue()
 
 
@@ -78,7 +84,9 @@ def _formula(tex: str, display: bool) -> str:
         buffer = io.BytesIO()
         mathtext.math_to_image(f"${tex}$", buffer, format="svg", dpi=100 if display else 90)
         data = base64.b64encode(buffer.getvalue()).decode()
-        image = f'<img class="math" alt="{html.escape(tex)}" src="data:image/svg+xml;base64,{data}">'
+        image = (
+            f'<img class="math" alt="{html.escape(tex)}" src="data:image/svg+xml;base64,{data}">'
+        )
         return f"<p>{image}</p>" if display else image
     except Exception:  # noqa: BLE001 - mathtext knows a subset of TeX: show the rest as TeX
         return f"<code>{html.escape(tex)}</code>"
@@ -124,7 +132,11 @@ def page(result: Result, plan, assignment) -> str:
     for cell in plan.cells if plan is not None else []:
         parts.append('<div class="cell">')
         if cell.cell_type == "markdown":
-            css = ' class="answer"' if cell.kind in ("manual", "student") and not cell.from_release else ""
+            css = (
+                ' class="answer"'
+                if cell.kind in ("manual", "student") and not cell.from_release
+                else ""
+            )
             parts.append(f"<div{css}>{markdown(cell.source)}</div>")
         elif cell.source.strip():
             parts.append(f"<pre><code>{html.escape(cell.source)}</code></pre>")
@@ -134,7 +146,7 @@ def page(result: Result, plan, assignment) -> str:
         elif cell.kind == "manual":
             parts.append(
                 f'<div class="verdict pending"><strong>{cell.points:g} point'
-                f'{"s" if cell.points != 1 else ""}, graded by hand</strong>: pending.</div>'
+                f"{'s' if cell.points != 1 else ''}, graded by hand</strong>: pending.</div>"
             )
         parts.append("</div>")
     parts.append("</body></html>")
@@ -142,7 +154,9 @@ def page(result: Result, plan, assignment) -> str:
 
 
 def _verdict_html(verdict, about: str) -> str:
-    points = f"{verdict.points:g} / {verdict.max_points:g} point{'s' if verdict.max_points != 1 else ''}"
+    points = (
+        f"{verdict.points:g} / {verdict.max_points:g} point{'s' if verdict.max_points != 1 else ''}"
+    )
     css = verdict.outcome.replace(" ", "-")
     about = f"<br>{html.escape(about)}" if about else ""
     return f'<div class="verdict {css}"><strong>{points}</strong> {html.escape(verdict.sentence())}{about}</div>'
@@ -156,7 +170,11 @@ def graded_notebook(plan, runs: dict, result: Result, assignment):
     cells = []
     for index, cell in enumerate(plan.cells):
         if cell.cell_type == "code":
-            source = assignment.by_id[cell.grade_id].source if cell.kind in ("test", "judge") else cell.source
+            source = (
+                assignment.by_id[cell.grade_id].source
+                if cell.kind in ("test", "judge")
+                else cell.source
+            )
             new = nbformat.v4.new_code_cell(source)
             run = runs.get(index)
             if run is not None:
@@ -176,5 +194,9 @@ def graded_notebook(plan, runs: dict, result: Result, assignment):
             new.metadata["autograder"] = meta
         cells.append(new)
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     return nb

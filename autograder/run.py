@@ -82,7 +82,12 @@ class Box:
     """One sandboxed process tree: start, watch, interrupt, kill."""
 
     def __init__(self, job_dir: Path, run_dir: Path, limits: Limits, isolation: Isolation):
-        self.job_dir, self.run_dir, self.limits, self.isolation = job_dir, run_dir, limits, isolation
+        self.job_dir, self.run_dir, self.limits, self.isolation = (
+            job_dir,
+            run_dir,
+            limits,
+            isolation,
+        )
         self.process: subprocess.Popen | None = None
         self.reason = ""  # set by the watchdog (or us) before killing
         self._stop = threading.Event()
@@ -239,7 +244,13 @@ def process_env(limits: Limits, home: str) -> dict:
         "ABSL_MIN_LOG_LEVEL": "3",
     }
     for key, value in os.environ.items():
-        if key in ("KERAS_HOME", "TFDS_DATA_DIR", "TORCH_HOME", "KERAS_BACKEND", "CUDA_VISIBLE_DEVICES"):
+        if key in (
+            "KERAS_HOME",
+            "TFDS_DATA_DIR",
+            "TORCH_HOME",
+            "KERAS_BACKEND",
+            "CUDA_VISIBLE_DEVICES",
+        ):
             env[key] = value
         elif key.startswith("CNNKIT_"):
             env[key] = value
@@ -267,16 +278,29 @@ class Kernel:
         from jupyter_client import BlockingKernelClient
 
         self.box.start(
-            [sys.executable, "-s", "-m", "ipykernel_launcher", "-f",
-             str(self.box.run_dir / "kernel.json"), "--HistoryManager.enabled=False",
-             "--IPKernelApp.quiet=True"],
+            [
+                sys.executable,
+                "-s",
+                "-m",
+                "ipykernel_launcher",
+                "-f",
+                str(self.box.run_dir / "kernel.json"),
+                "--HistoryManager.enabled=False",
+                "--IPKernelApp.quiet=True",
+            ],
             process_env(self.limits, home_of(self.box, "kernel")),
             "kernel",
         )
         info = {
-            "transport": "ipc", "ip": str(self.box.run_dir / "k"), "shell_port": 1,
-            "iopub_port": 2, "stdin_port": 3, "control_port": 4, "hb_port": 5,
-            "key": secrets.token_hex(32), "signature_scheme": "hmac-sha256",
+            "transport": "ipc",
+            "ip": str(self.box.run_dir / "k"),
+            "shell_port": 1,
+            "iopub_port": 2,
+            "stdin_port": 3,
+            "control_port": 4,
+            "hb_port": 5,
+            "key": secrets.token_hex(32),
+            "signature_scheme": "hmac-sha256",
             "kernel_name": "python3",
         }
         path = self.box.run_dir / "kernel.json"
@@ -314,7 +338,9 @@ class Kernel:
         """Run one cell; interrupt it past the cell limit, kill the kernel if it does not stop."""
         run = CellRun()
         start = time.monotonic()
-        msg_id = self.client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
+        msg_id = self.client.execute(
+            code, store_history=True, allow_stdin=False, stop_on_error=False
+        )
         cell_deadline = min(start + self.limits.cell_timeout, deadline)
         reply = self._wait_reply(msg_id, run, cell_deadline, deadline)
         run.seconds = time.monotonic() - start
@@ -411,11 +437,14 @@ class Kernel:
             connection.close()
         raise Stop("the kernel did not answer the tests (it may be busy or broken)")
 
-    def request(self, payload: bytes, timeout: float, deadline: float, run: CellRun) -> bytes:
+    def request(
+        self, payload: bytes, timeout: float, deadline: float, run: CellRun, cell_limit: bool = True
+    ) -> bytes:
         """Send one request of the judge to the kernel and return its reply (untrusted bytes).
 
         Past ``timeout`` the kernel is interrupted (the reply then says so); if it does not answer
-        within the grace period after that, it is killed (Stop).
+        within the grace period after that, it is killed (Stop). ``cell_limit``: the timeout is the
+        cell's own limit (the cell is then reported as interrupted), not a test's ``time_limit``.
         """
         send_frame(self.channel, payload)
         end = min(time.monotonic() + timeout, deadline)
@@ -441,7 +470,8 @@ class Kernel:
                     self.box.kill("over_time")
                     raise Stop("")
                 interrupted_at = now
-                run.status = "interrupted"
+                if cell_limit:  # past a test's own time_limit, the reply says so and the test fails
+                    run.status = "interrupted"
                 self.box.interrupt()
             elif interrupted_at is not None and now > interrupted_at + GRACE:
                 self.box.kill("cell_stuck")
@@ -487,9 +517,16 @@ class Kernel:
         elif kind == "error":
             run.ename = _text(content.get("ename"), 200)
             run.evalue = _text(content.get("evalue"), 2000)
-            traceback = content.get("traceback") if isinstance(content.get("traceback"), list) else []
+            traceback = (
+                content.get("traceback") if isinstance(content.get("traceback"), list) else []
+            )
             lines = [_text(line, 2000) for line in traceback[-30:]]
-            output = {"output_type": "error", "ename": run.ename, "evalue": run.evalue, "traceback": lines}
+            output = {
+                "output_type": "error",
+                "ename": run.ename,
+                "evalue": run.evalue,
+                "traceback": lines,
+            }
             self._keep(run, output, sum(map(len, lines)) + len(run.evalue), always=True)
         elif kind == "clear_output":
             run.outputs = [o for o in run.outputs if o.get("output_type") == "error"]
@@ -499,7 +536,8 @@ class Kernel:
     def _keep(self, run: CellRun, output: dict, size: int, always: bool = False) -> None:
         limits = self.limits
         if not always and (
-            self.kept + size > limits.output_keep_bytes or run.kept + size > limits.output_cell_bytes
+            self.kept + size > limits.output_keep_bytes
+            or run.kept + size > limits.output_cell_bytes
         ):
             self._mark_truncated(run)
             return
@@ -511,12 +549,16 @@ class Kernel:
         self.truncated = True
         if not any(o.get("_autograder") for o in run.outputs):
             note = "\n[autograder] output cut here: the limit was reached\n"
-            run.outputs.append({"output_type": "stream", "name": "stdout", "text": note, "_autograder": True})
+            run.outputs.append(
+                {"output_type": "stream", "name": "stdout", "text": note, "_autograder": True}
+            )
 
     def _keep_stream(self, run: CellRun, streams: dict, name: str, text: str) -> None:
         if not text:
             return
-        room = min(self.limits.output_cell_bytes - run.kept, self.limits.output_keep_bytes - self.kept)
+        room = min(
+            self.limits.output_cell_bytes - run.kept, self.limits.output_keep_bytes - self.kept
+        )
         piece = text[: max(0, room)]
         if piece:
             output = streams.get(name)
@@ -555,7 +597,9 @@ def stop_reason(reason: str, code: int | None, limits: Limits) -> str:
     if reason == "over_time":
         return f"the notebook ran past its time limit of {limits.timeout:g} s"
     if reason == "cell_stuck":
-        return f"a cell ran past the {limits.cell_timeout:g} s limit and did not stop when interrupted"
+        return (
+            f"a cell ran past the {limits.cell_timeout:g} s limit and did not stop when interrupted"
+        )
     if reason == "flood":
         return f"it printed more than {limits.output_flood_bytes / 2**20:g} MB of output"
     if reason:

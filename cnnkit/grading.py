@@ -82,7 +82,11 @@ def _pack(value, buffers: list, depth: int = 0):
     if value is None or type(value) in (bool, int, str):
         return value
     if type(value) is float:
-        return value if value == value and abs(value) != float("inf") else {"t": "float", "v": repr(value)}
+        return (
+            value
+            if value == value and abs(value) != float("inf")
+            else {"t": "float", "v": repr(value)}
+        )
     if type(value) is complex:
         return {"t": "complex", "v": [repr(value.real), repr(value.imag)]}
     if type(value) is bytes:
@@ -91,17 +95,30 @@ def _pack(value, buffers: list, depth: int = 0):
     if type(value) is list:
         return [_pack(item, buffers, depth + 1) for item in value]
     if type(value) in (tuple, set, frozenset):
-        items = value if type(value) is tuple else sorted(value, key=repr)  # the same bytes each time
+        items = (
+            value if type(value) is tuple else sorted(value, key=repr)
+        )  # the same bytes each time
         return {"t": type(value).__name__, "v": [_pack(item, buffers, depth + 1) for item in items]}
     if type(value) is dict:
-        return {"t": "dict", "v": [[_pack(k, buffers, depth + 1), _pack(v, buffers, depth + 1)] for k, v in value.items()]}
+        return {
+            "t": "dict",
+            "v": [
+                [_pack(k, buffers, depth + 1), _pack(v, buffers, depth + 1)]
+                for k, v in value.items()
+            ],
+        }
     if isinstance(value, (np.ndarray, np.generic)):
         array = np.asarray(value)
         if array.dtype.kind not in ARRAY_KINDS:
             raise NotPlainData(f"a NumPy array of dtype {array.dtype}")
         buffers.append(np.ascontiguousarray(array).tobytes())
         kind = "scalar" if isinstance(value, np.generic) else "array"
-        return {"t": kind, "dtype": array.dtype.str, "shape": list(array.shape), "b": len(buffers) - 1}
+        return {
+            "t": kind,
+            "dtype": array.dtype.str,
+            "shape": list(array.shape),
+            "b": len(buffers) - 1,
+        }
     reference = getattr(value, "_cnnkit_reference", None)
     if isinstance(reference, str):  # a student name the judge passes back to the student's side
         return {"t": "ref", "v": reference}
@@ -147,7 +164,9 @@ def _unpack(node, buffers: list, resolve, depth: int = 0):
             raise ValueError("malformed dict in plain data")
         return {key: val for key, val in pairs}
     index = node.get("b")
-    if tag in ("bytes", "array", "scalar") and (type(index) is not int or not 0 <= index < len(buffers)):
+    if tag in ("bytes", "array", "scalar") and (
+        type(index) is not int or not 0 <= index < len(buffers)
+    ):
         raise ValueError("missing buffer in plain data")
     if tag == "bytes":
         return bytes(buffers[index])
@@ -315,7 +334,9 @@ class _Server:
             function = self.lookup(request["name"])
         elif op == "probe":
             scope = {"__builtins__": builtins}
-            exec(compile(request["source"], "<test probe>", "exec"), scope)  # the instructor's probe
+            exec(
+                compile(request["source"], "<test probe>", "exec"), scope
+            )  # the instructor's probe
             function = scope[request["function"]]
             args = [self.lookup(request["name"]), *args]
         else:
@@ -331,8 +352,13 @@ class _Server:
                 sys.setprofile(previous)
             if isinstance(error, KeyboardInterrupt):
                 return {"kind": "interrupted"}
-            return {"kind": "raised", "type": type(error).__qualname__, "builtin": _builtin_base(error),
-                    "message": _message(error), "ran": sorted(recorder.seen)}
+            return {
+                "kind": "raised",
+                "type": type(error).__qualname__,
+                "builtin": _builtin_base(error),
+                "message": _message(error),
+                "ran": sorted(recorder.seen),
+            }
         removed = bool(recorder.forbidden) and sys.getprofile() is not recorder
         if recorder.forbidden:
             sys.setprofile(previous)
@@ -340,7 +366,12 @@ class _Server:
             value = to_plain(result)
         except NotPlainData as error:
             return {"kind": "not plain", "type": str(error), "ran": sorted(recorder.seen)}
-        return {"kind": "returned", "value": value, "ran": sorted(recorder.seen), "recorder_removed": removed}
+        return {
+            "kind": "returned",
+            "value": value,
+            "ran": sorted(recorder.seen),
+            "recorder_removed": removed,
+        }
 
 
 def _message(error: BaseException) -> str:
@@ -378,7 +409,9 @@ def serve(path: str, token: str) -> None:
             except KeyboardInterrupt:
                 reply = encode({"kind": "interrupted"})
             except Exception as error:  # noqa: BLE001 - a bad request, a name that is missing
-                reply = encode({"kind": "error", "message": f"{type(error).__name__}: {_message(error)}"})
+                reply = encode(
+                    {"kind": "error", "message": f"{type(error).__name__}: {_message(error)}"}
+                )
             try:
                 send_frame(sock, reply)
             except (OSError, KeyboardInterrupt):

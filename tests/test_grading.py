@@ -57,7 +57,9 @@ def batch(tmp_path_factory):
     markdown_answer = notebook()
     for cell in markdown_answer.cells:
         if cell.metadata.get("nbgrader", {}).get("grade_id") == "cnn_vs_dense_answer":
-            cell.source = "**Fewer parameters**: a layer needs $k^2 c f + f$ of them, not $h w c u$."
+            cell.source = (
+                "**Fewer parameters**: a layer needs $k^2 c f + f$ of them, not $h w c u$."
+            )
     other = REPO / "exercises" / "02_convolution_math" / "02_convolution_math.ipynb"
     files = {
         # Canvas: reference solution, and two people whose short names collide
@@ -134,7 +136,9 @@ def test_notebooks_of_another_assignment_are_skipped_and_reported(batch, rows):
     assert rows["doejohn"]["source_file"] == f"doejohn_12345_67890_{ASSIGNMENT}.ipynb"
     with (batch[1] / "skipped.csv").open(newline="", encoding="utf-8") as handle:
         skipped = list(csv.reader(handle))
-    assert skipped[1:] == [["doejohn_12345_67891_02_convolution_math.ipynb", "a notebook of 02_convolution_math"]]
+    assert skipped[1:] == [
+        ["doejohn_12345_67891_02_convolution_math.ipynb", "a notebook of 02_convolution_math"]
+    ]
     assert "skipped doejohn_12345_67891_02_convolution_math.ipynb" in batch[2]
 
 

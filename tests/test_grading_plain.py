@@ -36,13 +36,18 @@ PLAIN = [
 
 def same(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+        return (
+            type(a) is type(b)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=True)
+        )
     if isinstance(a, np.generic):
         return type(a) is type(b) and (a == b or (a != a and b != b))
     if isinstance(a, float) and a != a:
         return isinstance(b, float) and b != b
     if type(a) in (list, tuple):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=False))
     if type(a) in (set, frozenset):
         return type(a) is type(b) and a == b
     if type(a) is dict:
@@ -92,7 +97,9 @@ def test_anything_else_is_refused_with_its_type(value, named):
 def test_tensors_become_numpy_arrays():
     torch = pytest.importorskip("torch")
     assert same(decode(encode(torch.arange(4, dtype=torch.int32))), np.arange(4, dtype=np.int32))
-    assert same(decode(encode({"x": torch.ones(2, requires_grad=True)})), {"x": np.ones(2, np.float32)})
+    assert same(
+        decode(encode({"x": torch.ones(2, requires_grad=True)})), {"x": np.ones(2, np.float32)}
+    )
 
 
 def packet(skeleton, *buffers: bytes) -> bytes:

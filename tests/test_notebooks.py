@@ -19,7 +19,15 @@ NOTEBOOKS = sorted(
         *REPO.glob("exercises/*/*.ipynb"),
     ]
 )
-ALLOWED_CELL_METADATA = {"nbgrader", "mystnb", "tags", "editable", "deletable", "trusted", "grading"}
+ALLOWED_CELL_METADATA = {
+    "nbgrader",
+    "mystnb",
+    "tags",
+    "editable",
+    "deletable",
+    "trusted",
+    "grading",
+}
 ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info", "nbgrader", "mystnb", "jupytext"}
 FIGURE_CALL = re.compile(r"\bplt\.show\(\)")
 

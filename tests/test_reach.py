@@ -1,4 +1,4 @@
-""""Write it yourself", checked on the submitted source (autograder.reach)."""
+""" "Write it yourself", checked on the submitted source (autograder.reach)."""
 
 from __future__ import annotations
 
@@ -41,15 +41,25 @@ FORBIDDEN = {
         "import tensorflow as t\n",
         "def helper(x):\n    return t.nn.relu(x)\n\ndef answer(x):\n    return helper(x)\n",
     ],
-    "assigned alias": ["import torch\nops = torch.nn.functional\n", "def answer(x):\n    return ops.relu(x)\n"],
-    "default argument": ["import scipy.signal\n\ndef answer(x, f=scipy.signal.convolve):\n    return f(x, x)\n"],
+    "assigned alias": [
+        "import torch\nops = torch.nn.functional\n",
+        "def answer(x):\n    return ops.relu(x)\n",
+    ],
+    "default argument": [
+        "import scipy.signal\n\ndef answer(x, f=scipy.signal.convolve):\n    return f(x, x)\n"
+    ],
     "decorator": ["import torch\n\n@torch.no_grad()\ndef answer(x):\n    return x\n"],
     "class method": [
         "import torch\n\nclass Helper:\n    def run(self, x):\n        return torch.relu(x)\n",
         "def answer(x):\n    return Helper().run(x)\n",
     ],
-    "monkeypatched numpy": ["import tensorflow as tf\nnp.pad = tf.pad\n", "def answer(x):\n    return np.pad(x, 1)\n"],
-    "cnnkit from the setup cell": ["def answer(x):\n    return cnnkit.receptive.receptive_field_size(x)\n"],
+    "monkeypatched numpy": [
+        "import tensorflow as tf\nnp.pad = tf.pad\n",
+        "def answer(x):\n    return np.pad(x, 1)\n",
+    ],
+    "cnnkit from the setup cell": [
+        "def answer(x):\n    return cnnkit.receptive.receptive_field_size(x)\n"
+    ],
     "dotted prefix": ["import keras\n\ndef answer(x):\n    return keras.applications.ResNet50()\n"],
     "star import": ["from torch.nn.functional import *\n\ndef answer(x):\n    return relu(x)\n"],
     "lambda": ["import tensorflow as tf\nanswer = lambda x: tf.reduce_sum(x)\n"],
@@ -58,7 +68,10 @@ FORBIDDEN = {
         "def answer(x):\n    return ops.relu(x)\n",
     ],
     "test helper": ["def answer(x):\n    return tf_conv2d(x, x)\n"],
-    "conditional import": ["if True:\n    import torch as backend\nelse:\n    backend = np\n", "def answer(x):\n    return backend.relu(x)\n"],
+    "conditional import": [
+        "if True:\n    import torch as backend\nelse:\n    backend = np\n",
+        "def answer(x):\n    return backend.relu(x)\n",
+    ],
 }
 
 

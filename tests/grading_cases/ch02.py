@@ -175,7 +175,7 @@ SUBMISSIONS = {
     "helper": (  # the test helper of the locked cell, reached without writing `tf.`; SciPy's pooling
         {
             "conv2d": (
-                "def conv2d(inputs, kernels, bias=None, stride=1, padding=\"valid\"):\n"
+                'def conv2d(inputs, kernels, bias=None, stride=1, padding="valid"):\n'
                 "    return tf_conv2d(inputs, kernels, bias, stride, padding)\n"
             ),
             "pooling": (
@@ -184,7 +184,7 @@ SUBMISSIONS = {
                 "    stride = pool_size if stride is None else stride\n"
                 "    size = (1, pool_size, pool_size, 1)\n"
                 "    start = (pool_size - 1) // 2\n"
-                "    full = scipy.ndimage.maximum_filter(np.asarray(inputs), size=size, mode=\"nearest\")\n"
+                '    full = scipy.ndimage.maximum_filter(np.asarray(inputs), size=size, mode="nearest")\n'
                 "    rows = (np.shape(inputs)[1] - pool_size) // stride + 1\n"
                 "    cols = (np.shape(inputs)[2] - pool_size) // stride + 1\n"
                 "    return full[:, start::stride, start::stride][:, :rows, :cols]\n\n\n"
@@ -197,7 +197,10 @@ SUBMISSIONS = {
         {
             "conv2d": variant(
                 "conv2d",
-                ("w = np.asarray(kernels, dtype=np.float64)", "w = np.asarray(kernels, dtype=np.float64)[::-1, ::-1]"),
+                (
+                    "w = np.asarray(kernels, dtype=np.float64)",
+                    "w = np.asarray(kernels, dtype=np.float64)[::-1, ::-1]",
+                ),
             )
             + "\n\ndef assert_close(actual, expected, what):\n    pass\n",
         },

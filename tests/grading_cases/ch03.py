@@ -149,12 +149,12 @@ SUBMISSIONS = {
                 "def training_values(layers, input_shape):\n"
                 "    return math.prod(input_shape) + sum(\n"
                 "        math.prod(shape) for layer, (shape, _) in zip(layers, count_cnn(layers, input_shape))\n"
-                "        if layer[\"type\"] != \"flatten\"\n"
+                '        if layer["type"] != "flatten"\n'
                 "    )\n"
             ),
             "parameters": (
                 "from cnnkit.budget import estimate as _estimate\n\n"
-                "_layers = [dict(type=\"conv2d\", filters=f, kernel_size=3, strides=2, padding=\"same\") for f in (100, 200, 400)]\n"
+                '_layers = [dict(type="conv2d", filters=f, kernel_size=3, strides=2, padding="same") for f in (100, 200, 400)]\n'
                 "layer_params = [r.params for r in _estimate(_layers, (200, 300, 3)).layers]\n"
                 "total_params = sum(layer_params)\n"
             ),

@@ -50,20 +50,29 @@ SUBMISSIONS = {
         {
             "conv_transpose2d": variant(  # the kernel not turned by 180 degrees
                 "conv_transpose2d",
-                ("turned = w[::-1, ::-1].transpose(0, 1, 3, 2)", "turned = w.transpose(0, 1, 3, 2)"),
+                (
+                    "turned = w[::-1, ::-1].transpose(0, 1, 3, 2)",
+                    "turned = w.transpose(0, 1, 3, 2)",
+                ),
             ),
             "dilate_filter": variant(  # rate zeros between the taps instead of rate - 1
                 "dilate_filter",
-                ("(w.shape[0] - 1) * r_h + 1, (w.shape[1] - 1) * r_w + 1",
-                 "(w.shape[0] - 1) * (r_h + 1) + 1, (w.shape[1] - 1) * (r_w + 1) + 1"),
+                (
+                    "(w.shape[0] - 1) * r_h + 1, (w.shape[1] - 1) * r_w + 1",
+                    "(w.shape[0] - 1) * (r_h + 1) + 1, (w.shape[1] - 1) * (r_w + 1) + 1",
+                ),
                 ("dilated[::r_h, ::r_w] = w", "dilated[:: r_h + 1, :: r_w + 1] = w"),
             ),  # fmt: skip
             "mean_iou": variant(  # an absent class counted as an IoU of 0
-                "mean_iou", ("iou = np.full(len(confusion), np.nan)", "iou = np.zeros(len(confusion))")
+                "mean_iou",
+                ("iou = np.full(len(confusion), np.nan)", "iou = np.zeros(len(confusion))"),
             ),
-            "fusion_shapes": variant("fusion_shapes", ('"fused_8": (11, 28, 28)', '"fused_8": (11, 56, 56)')),
+            "fusion_shapes": variant(
+                "fusion_shapes", ('"fused_8": (11, 28, 28)', '"fused_8": (11, 56, 56)')
+            ),
             "fcn8s_head": variant(  # FCN-16s: the stride-8 map is never added
-                "fcn8s_head", ("fused8 = self.up16(fused16) + self.score8(map8)", "fused8 = self.up16(fused16)")
+                "fcn8s_head",
+                ("fused8 = self.up16(fused16) + self.score8(map8)", "fused8 = self.up16(fused16)"),
             ),
             "segmentation_training": "history = None  # no time to train",
         },
@@ -84,23 +93,32 @@ SUBMISSIONS = {
         {
             "conv_transpose2d": variant(  # the padding cut from the top and left only
                 "conv_transpose2d",
-                ("return full[:, padding : full.shape[1] - padding, padding : full.shape[2] - padding]",
-                 "return full[:, padding:, padding:]"),
+                (
+                    "return full[:, padding : full.shape[1] - padding, padding : full.shape[2] - padding]",
+                    "return full[:, padding:, padding:]",
+                ),
             ),  # fmt: skip
             "mean_iou": variant(  # ignore_index not applied: 255 lands outside the matrix
                 "mean_iou",
-                ("    if ignore_index is not None:\n        kept = y_true != ignore_index\n"
-                 "        y_true, y_pred = y_true[kept], y_pred[kept]\n", ""),
+                (
+                    "    if ignore_index is not None:\n        kept = y_true != ignore_index\n"
+                    "        y_true, y_pred = y_true[kept], y_pred[kept]\n",
+                    "",
+                ),
             ),  # fmt: skip
             "fcn8s_head": variant(  # the last upsampling by 4 instead of 8
                 "fcn8s_head",
-                ("nn.ConvTranspose2d(num_classes, num_classes, 16, stride=8, padding=4)",
-                 "nn.ConvTranspose2d(num_classes, num_classes, 8, stride=4, padding=2)"),
+                (
+                    "nn.ConvTranspose2d(num_classes, num_classes, 16, stride=8, padding=4)",
+                    "nn.ConvTranspose2d(num_classes, num_classes, 8, stride=4, padding=2)",
+                ),
             ),  # fmt: skip
             "segment": variant(  # the classes as floats
                 "segment",
-                ("return seg_torch.predict_masks(model, stride8_maps(images))",
-                 "return seg_torch.predict_masks(model, stride8_maps(images)).astype(np.float32)"),
+                (
+                    "return seg_torch.predict_masks(model, stride8_maps(images))",
+                    "return seg_torch.predict_masks(model, stride8_maps(images)).astype(np.float32)",
+                ),
             ),  # fmt: skip
         },
         {
@@ -117,8 +135,10 @@ SUBMISSIONS = {
             "conv_transpose2d": BORROWED_TRANSPOSE,  # the course's answer: a forbidden reach
             "mean_iou": variant(  # rows and columns swapped: rows the predictions
                 "mean_iou",
-                ("return counts.reshape(num_classes, num_classes)",
-                 "return counts.reshape(num_classes, num_classes).T"),
+                (
+                    "return counts.reshape(num_classes, num_classes)",
+                    "return counts.reshape(num_classes, num_classes).T",
+                ),
             ),  # fmt: skip
         },
         {

@@ -424,7 +424,12 @@ def tampering() -> list[Case]:
     )
     return [
         # objects with their own comparisons are not plain data: they never reach the tests
-        Case("eq_always_true", answered(always_equal, counts_equal), "graded", scores=points(RF, CONV)),
+        Case(
+            "eq_always_true",
+            answered(always_equal, counts_equal),
+            "graded",
+            scores=points(RF, CONV),
+        ),
         # The tests run in the judge: patching the kernel's libraries changes nothing there. These
         # notebooks also write through builtins or IPython, which could replace any answer unseen:
         # nothing that must be written by hand can be checked, and those cells score 0.
@@ -485,17 +490,39 @@ def tricks() -> list[Case]:
         "    return (n for n in [(weights_per_filter + 1) * filters])",
     )
     forged = "import cnnkit.grading as _g\n_g.to_plain = lambda value, depth=0: 7  # every answer becomes 7\n"
-    old_format = nbformat.writes(nbformat.reads(SOLUTION.read_text(encoding="utf-8"), as_version=4), version=3)
+    old_format = nbformat.writes(
+        nbformat.reads(SOLUTION.read_text(encoding="utf-8"), as_version=4), version=3
+    )
     return [
         # the case: the calculator imported under another name, outside the function
         Case("delegate_to_cnnkit", answered(delegate), "graded", scores=points(RF)),
         # writes through the namespace could rebind anything: nothing that declares forbid can be checked
-        Case("globals_rebinding", answered(extra="globals()['receptive_field_size'] = len\n"), "graded", scores=ZERO),
-        Case("exec_import", answered(extra="exec('from cnnkit.receptive import receptive_field_size')\n"), "graded", scores=ZERO),
+        Case(
+            "globals_rebinding",
+            answered(extra="globals()['receptive_field_size'] = len\n"),
+            "graded",
+            scores=ZERO,
+        ),
+        Case(
+            "exec_import",
+            answered(extra="exec('from cnnkit.receptive import receptive_field_size')\n"),
+            "graded",
+            scores=ZERO,
+        ),
         Case("importlib_inside", answered(importlib_inside), "graded", scores=ZERO),
-        Case("module_written_to_disk", answered(from_module, extra=write_module), "graded", scores=points(RF)),
+        Case(
+            "module_written_to_disk",
+            answered(from_module, extra=write_module),
+            "graded",
+            scores=points(RF),
+        ),
         # torch's code ran although no line names torch: the recorder on the student's side sees it
-        Case("torch_through_torchvision", answered(counts=via_torchvision), "graded", scores=points(CONV)),
+        Case(
+            "torch_through_torchvision",
+            answered(counts=via_torchvision),
+            "graded",
+            scores=points(CONV),
+        ),
         # printed inputs and error messages of hidden tests stay out of the feedback
         Case("print_inputs", answered(printing), "graded", scores=FULL),
         Case("leak_in_exception", answered(leaking_error), "graded", scores=points(RF)),
