@@ -62,7 +62,9 @@ class Settings:
 def grader_version() -> str:
     """A hash of the grader's code: results of another version are not reused by --resume."""
     digest = hashlib.sha256()
-    for path in sorted([*(ROOT / "autograder").glob("*.py"), ROOT / "cnnkit" / "grading.py"]):
+    for path in sorted(
+        [*(ROOT / "autograder").glob("*.py"), *(ROOT / "cnnkit" / "grading").glob("*.py")]
+    ):
         digest.update(path.name.encode() + path.read_bytes())
     return digest.hexdigest()[:16]
 

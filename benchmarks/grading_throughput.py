@@ -10,8 +10,10 @@ In one run, on a batch of copies of the reference solution of an assignment:
 3. ``python -m autograder.grade --workers N`` (N = number of cores by default).
 
 Overhead = (wall time of the 1-worker batch / submissions) / (mean baseline time per notebook):
-everything grading adds (sandbox, guard, checks, feedback, batch start-up) on top of running the
-cells. Run: ``python benchmarks/grading_throughput.py [--assignment A] [--submissions K] [--workers N]``.
+everything grading adds on top of running the cells — the sandbox, the second (judge) process that
+runs the tests and the plain data crossing between the two, the static reach check, feedback and
+the batch's start-up. The judge starts beside the kernel and imports what the tests import while
+the student's setup cells run, so its start-up mostly overlaps the kernel's. Run: ``python benchmarks/grading_throughput.py [--assignment A] [--submissions K] [--workers N]``.
 """
 
 from __future__ import annotations
