@@ -51,7 +51,13 @@ class Assignment:
         return nbformat.writes(nb)
 
     def grade(
-        self, submissions: dict, tmp_path_factory, *, workers: int = 2, timeout: int = 900
+        self,
+        submissions: dict,
+        tmp_path_factory,
+        *,
+        workers: int = 2,
+        timeout: int = 900,
+        cell_timeout: float | None = None,
     ) -> dict:
         """Grade the reference, the blank version and ``{student: (answers, ...)}`` in one batch.
 
@@ -68,6 +74,8 @@ class Assignment:
             (folder / f"{student}_{self.name}.ipynb").write_text(text, encoding="utf-8")
         command = [sys.executable, "-m", "autograder.grade", str(folder), "--assignment", self.name]
         command += ["--output", str(output), "--workers", str(workers)]
+        if cell_timeout is not None:
+            command += ["--cell-timeout", str(cell_timeout)]
         run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=timeout)
         assert run.returncode == 0, run.stdout + run.stderr
         with (output / "grades.csv").open(newline="", encoding="utf-8") as handle:

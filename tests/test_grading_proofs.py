@@ -28,6 +28,7 @@ def graded(tmp_path_factory):
                     tmp_path_factory,
                     workers=getattr(case, "WORKERS", 2),
                     timeout=getattr(case, "TIMEOUT", 900),
+                    cell_timeout=getattr(case, "CELL_TIMEOUT", None),
                 )
             except Exception as error:  # fail every test of the chapter, without grading again
                 done[chapter] = error

@@ -10,7 +10,9 @@ loses exactly the points of its own cells. A new chapter adds a module here, wit
 - ``MANUAL``: the answer cells left for a person, as grades.csv lists them (``;`` between);
 - ``SUBMISSIONS``: ``{student: (answers by grade id, the cells that must score 0)}``, the answers
   made from the reference with ``grading_proofs.Assignment(ASSIGNMENT).variant``;
-- optionally ``WORKERS`` and ``TIMEOUT`` for the batch (default 2 workers, 900 s).
+- optionally ``WORKERS`` and ``TIMEOUT`` for the batch (default 2 workers, 900 s), and
+  ``CELL_TIMEOUT`` (the grader's ``--cell-timeout``; default 120 s): a proof checks scores, not
+  speed, and a training cell may pass 120 s on a busy 2-core runner.
 
 The chapter 1 exercise is proved by ``tests/test_grading.py`` and the hostile corpus instead.
 """

@@ -28,7 +28,7 @@ POINTS = {
 }
 TOTAL = 18
 MANUAL = "lrn_answer;innovations_answer"
-WORKERS, TIMEOUT = 1, 1200
+WORKERS, TIMEOUT, CELL_TIMEOUT = 1, 1800, 600
 
 variant = Assignment(ASSIGNMENT).variant
 
@@ -64,6 +64,7 @@ SUBMISSIONS = {
         {
             "residual_unit_visible",
             "residual_unit_params_hidden",
+            "residual_unit_skip_hidden",  # the 1x1 convolution of the skip path got a bias too
             "residual_unit_torchvision_hidden",
             "se_block_hidden",
             "se_block_scale_hidden",
