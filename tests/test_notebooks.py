@@ -97,6 +97,24 @@ def test_every_figure_has_a_caption(notebook):
             )
 
 
+IMAGE_FILE = re.compile(r"\S+\.(png|jpe?g|svg|gif)\b", re.IGNORECASE)
+
+
+def test_every_captioned_figure_has_alt_text(notebook):
+    """Screen readers read `mystnb.image.alt`: a sentence of what is drawn, not the caption again."""
+    path, nb = notebook
+    for index, cell in enumerate(nb.cells):
+        mystnb = cell.metadata.get("mystnb", {})
+        caption = mystnb.get("figure", {}).get("caption", "").strip()
+        if not caption:
+            continue
+        alt = mystnb.get("image", {}).get("alt", "").strip()
+        where = f"{path.name} cell {index}"
+        assert alt, f"{where} has a caption but no metadata.mystnb.image.alt"
+        assert alt.casefold() != caption.casefold(), f"{where}: the alt text repeats the caption"
+        assert not IMAGE_FILE.search(alt), f"{where}: the alt text names a file: {alt!r}"
+
+
 def test_table_of_contents_lists_every_chapter_and_exercise():
     toc = (REPO / "_toc.yml").read_text()
     for path in NOTEBOOKS:
