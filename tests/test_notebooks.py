@@ -1,5 +1,6 @@
 """Every committed notebook is clean and follows the course's shape; the code passes ruff."""
 
+import hashlib
 import re
 import shutil
 import subprocess
@@ -95,6 +96,80 @@ def test_every_figure_has_a_caption(notebook):
             assert len(FIGURE_CALL.findall(cell.source)) == 1, (
                 f"{path.name} cell {index}: one figure per cell"
             )
+
+
+IMAGE_FILE = re.compile(r"\S+\.(png|jpe?g|svg|gif)\b", re.IGNORECASE)
+
+
+def test_every_captioned_figure_has_alt_text(notebook):
+    """Screen readers read `mystnb.image.alt`: a sentence of what is drawn, not the caption again."""
+    path, nb = notebook
+    for index, cell in enumerate(nb.cells):
+        mystnb = cell.metadata.get("mystnb", {})
+        caption = mystnb.get("figure", {}).get("caption", "").strip()
+        if not caption:
+            continue
+        alt = mystnb.get("image", {}).get("alt", "").strip()
+        where = f"{path.name} cell {index}"
+        assert alt, f"{where} has a caption but no metadata.mystnb.image.alt"
+        assert alt.casefold() != caption.casefold(), f"{where}: the alt text repeats the caption"
+        assert not IMAGE_FILE.search(alt), f"{where}: the alt text names a file: {alt!r}"
+
+
+# hashes of every 12-word run of the source text the course is based on (see its README)
+SOURCE_RUNS = REPO.parent / "shared" / "overlap" / "source_12grams.txt"
+RUN_LENGTH = 12
+WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+NOT_PROSE = [  # facts that may match by nature: math, code blocks, rows of tables
+    re.compile(r"\$\$.*?\$\$", re.DOTALL),
+    re.compile(r"```.*?```", re.DOTALL),
+    re.compile(r"^\s*\|.*$", re.MULTILINE),
+    re.compile(r"\$[^$\n]*\$"),
+]
+
+
+def shared_runs(text, known):
+    """The runs of 12 words of ``text`` whose hash is in ``known``, as the overlap README defines them."""
+    for pattern in NOT_PROSE:
+        text = pattern.sub(" ", text)
+    words = WORD.findall(text.lower().replace("\u2019", "'"))
+    for start in range(len(words) - RUN_LENGTH + 1):
+        run = " ".join(words[start : start + RUN_LENGTH])
+        if hashlib.sha256(run.encode()).hexdigest()[:16] in known:
+            yield run
+
+
+@pytest.fixture(scope="module")
+def source_runs():
+    if not SOURCE_RUNS.exists():
+        pytest.skip(f"no {SOURCE_RUNS}")
+    return set(SOURCE_RUNS.read_text().split())
+
+
+def test_shared_runs_follow_the_readme():
+    run = "one two three four five six seven eight nine ten eleven twelve"
+    known = {hashlib.sha256(run.encode()).hexdigest()[:16]}
+    assert list(
+        shared_runs("One, two: three four five six seven eight nine ten eleven twelve!", known)
+    )
+    assert not list(
+        shared_runs("| one two three four five six seven eight nine ten eleven twelve |", known)
+    )
+    assert not list(
+        shared_runs("$$one two three four five six seven eight nine ten eleven twelve$$", known)
+    )
+
+
+def test_prose_shares_no_run_of_12_words_with_the_source(notebook, source_runs):
+    """Every sentence of the course is ours: no run of 12 words of prose comes from the source text."""
+    path, nb = notebook
+    found = [
+        f"cell {index}: {run!r}"
+        for index, cell in enumerate(nb.cells)
+        if cell.cell_type == "markdown"
+        for run in shared_runs(cell.source, source_runs)
+    ]
+    assert not found, f"{path.relative_to(REPO)} repeats the source:\n" + "\n".join(found)
 
 
 def test_table_of_contents_lists_every_chapter_and_exercise():
