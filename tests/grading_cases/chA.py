@@ -114,7 +114,10 @@ SUBMISSIONS = {
         {
             "gram_matrix": variant(
                 "gram_matrix",
-                ("x = x.transpose(0, 2, 3, 1)  # to (batch, height, width, channels)", "pass"),
+                (  # reshape for transpose: the right shape, the values scrambled
+                    "x = x.transpose(0, 2, 3, 1)",
+                    "x = x.reshape(x.shape[0], x.shape[2], x.shape[3], x.shape[1])",
+                ),
             ),
             "total_variation_loss": variant(
                 "total_variation_loss",
