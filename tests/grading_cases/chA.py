@@ -8,9 +8,14 @@ correct one, so a wrong Gram matrix costs the Gram matrix's points only.
 
 Tricks must score no more than honest work: answers that only reproduce the visible worked examples
 (3 points of 15); with the grader whose tests run in a judge process apart from the kernel (it
-enforces the cells' ``grading.forbid`` metadata; the tricks are left out where it is absent),
-answers that call the frameworks (0 points) and a test helper replaced by one that never fails (no
-effect: the mistake beside it loses its points).
+enforces the cells' ``grading.forbid`` metadata; the tricks are left out where it is absent), the
+Gram matrix imported from ``cnnkit.style`` and the total variation delegated to
+``tf.image.total_variation`` (0 points: the honest style loss reaches the imported Gram matrix, so
+it scores 0 too), and a test helper replaced by one that never fails (no effect: the mistake beside
+it loses its points).
+
+The student version's setup cell loads NumPy only (the exercises forbid the frameworks), so that a
+kernel starts fast on a loaded machine; the judge cell imports TensorFlow and PyTorch for the tests.
 """
 
 from grading_proofs import REPO, Assignment
@@ -69,17 +74,8 @@ def total_variation_loss(images, layout="nhwc"):
 """,
 }
 
-FRAMEWORKS = {
-    "gram_matrix": """
-import torch
-
-
-def gram_matrix(features, layout="nhwc"):
-    x = torch.as_tensor(np.asarray(features, dtype=np.float64))
-    x = x if layout == "nchw" else x.permute(0, 3, 1, 2)
-    flat = x.flatten(2)
-    return (flat @ flat.transpose(1, 2) / flat.shape[2]).numpy()
-""",
+FRAMEWORKS = {  # the course package's Gram matrix, TensorFlow's total variation
+    "gram_matrix": "from cnnkit.style import gram_matrix  # the answer, imported",
     "total_variation_loss": """
 import tensorflow as tf
 
@@ -118,7 +114,10 @@ SUBMISSIONS = {
         {
             "gram_matrix": variant(
                 "gram_matrix",
-                ("x = x.transpose(0, 2, 3, 1)  # to (batch, height, width, channels)", "pass"),
+                (  # reshape for transpose: the right shape, the values scrambled
+                    "x = x.transpose(0, 2, 3, 1)",
+                    "x = x.reshape(x.shape[0], x.shape[2], x.shape[3], x.shape[1])",
+                ),
             ),
             "total_variation_loss": variant(
                 "total_variation_loss",
