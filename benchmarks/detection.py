@@ -87,7 +87,7 @@ def train_detectors() -> None:
 
     cnnkit.seed_everything(42)
     sizes = cnnkit.pick(
-        quick={"num_train": 3_000, "num_test": 300}, full={"num_train": 20_000, "num_test": 2_000}
+        quick={"num_train": 1_500, "num_test": 200}, full={"num_train": 20_000, "num_test": 2_000}
     )
     num_epochs = cnnkit.pick(quick=3, full=30)
     data = grid_data(**sizes, num_anchors=3, stride=8, image_size=96, digit_sizes=(16, 40), seed=0)

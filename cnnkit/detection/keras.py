@@ -12,6 +12,18 @@ from keras import layers, ops
 
 from cnnkit.detection import mtcnn_weights
 
+__all__ = [
+    "ClassifierLocalizer",
+    "GridLoss",
+    "MTCNNPNet",
+    "MTCNNRNet",
+    "dense_to_conv",
+    "grid_detector",
+    "grid_layout",
+    "grid_outputs",
+    "localization_loss",
+]
+
 
 def _conv(filters, stride=1):
     return [layers.Conv2D(filters, 3, stride, padding="same", use_bias=False),

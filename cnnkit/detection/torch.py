@@ -15,6 +15,18 @@ from torch import nn
 
 from cnnkit.detection import mtcnn_weights
 
+__all__ = [
+    "ClassifierLocalizer",
+    "GridLoss",
+    "MTCNNPNet",
+    "MTCNNRNet",
+    "dense_to_conv",
+    "grid_detector",
+    "grid_layout",
+    "grid_outputs",
+    "localization_loss",
+]
+
 
 def _conv(in_channels, out_channels, stride=1):
     return [nn.Conv2d(in_channels, out_channels, 3, stride, padding=1, bias=False),

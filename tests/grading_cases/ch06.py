@@ -1,0 +1,209 @@
+"""Chapter 6 (object detection): the grading proof's data. One batch of 5 submissions.
+
+Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
+different exercises share a submission, since each exercise is graded by its own cells. The
+exercises stand alone (NMS gets the IoU matrix, true positives get IoUs, AP gets the true-positive
+flags), so a mistake in one costs no points in another. Nothing trains: the batch takes about two
+minutes on 2 cores with one worker. Written for the judge grader (grading v2): the answers of
+exercises 1, 2, 4, 5 and 6 may not reach the frameworks or cnnkit, nor may exercise 3's reach cnnkit.
+"""
+
+from grading_proofs import Assignment
+
+ASSIGNMENT = "06_object_detection"
+POINTS = {
+    "iou_visible": 1,
+    "iou_library_hidden": 2,
+    "iou_edges_hidden": 1,
+    "nms_visible": 1,
+    "nms_library_hidden": 2,
+    "nms_ties_threshold_hidden": 1,
+    "dense_to_conv_keras_test": 2,
+    "dense_to_conv_torch_test": 2,
+    "decode_yolo_visible": 1,
+    "decode_yolo_hidden": 2,
+    "size_distance_test": 1,
+    "kmeans_anchors_visible": 1,
+    "kmeans_anchors_iou_hidden": 2,
+    "true_positives_visible": 1,
+    "true_positives_map_hidden": 2,
+    "average_precision_visible": 1,
+    "average_precision_hidden": 1,
+    "average_precision_map_hidden": 1,
+}
+TOTAL = 25
+MANUAL = "fcn_answer"
+WORKERS, TIMEOUT = 1, 1500
+
+variant = Assignment(ASSIGNMENT).variant
+
+IOU_CELLS = {"iou_visible", "iou_library_hidden", "iou_edges_hidden"}
+
+# Tricks (issue 10): the libraries' and the course's versions as the answers. Each reaches a
+# forbidden module, so every test cell that uses the answer's names scores 0.
+BORROWED_IOU = """
+import torch
+import torchvision
+
+
+def iou(boxes_a, boxes_b):
+    return torchvision.ops.box_iou(torch.as_tensor(boxes_a), torch.as_tensor(boxes_b)).numpy()
+"""
+
+BORROWED_DENSE_TO_CONV = """
+from cnnkit.detection import keras as course_keras
+from cnnkit.detection import torch as course_torch
+
+
+def dense_to_conv_keras(dense, in_channels, height, width):
+    return course_keras.dense_to_conv(dense, in_channels, height, width)
+
+
+def dense_to_conv_torch(linear, in_channels, height, width):
+    return course_torch.dense_to_conv(linear, in_channels, height, width)
+"""
+
+BORROWED_DECODE = """
+from cnnkit import boxes
+
+
+def decode_yolo(outputs, anchors, stride):
+    decoded, objectness, _ = boxes.decode_yolo(outputs, anchors, stride)
+    return decoded, objectness
+"""
+
+BORROWED_AP = """
+from cnnkit import metrics
+
+
+def average_precision(hits, num_truths, num_levels=101):
+    precision, recall = metrics.precision_recall(np.asarray(hits, bool), num_truths)
+    return metrics.average_precision(precision, recall, "voc11" if num_levels == 11 else "coco101")
+"""
+
+# student -> (answers that differ from the reference, the cells that must score 0)
+SUBMISSIONS = {
+    "careless": (
+        {
+            "iou": variant(  # the old "+ 1" of pixel-index boxes
+                "iou",
+                (
+                    "a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]), 0",
+                    "a[..., 2], b[..., 2]) - np.maximum(a[..., 0], b[..., 0]) + 1, 0",
+                ),
+                (
+                    "a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]), 0",
+                    "a[..., 3], b[..., 3]) - np.maximum(a[..., 1], b[..., 1]) + 1, 0",
+                ),
+                (
+                    "area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])",
+                    "area_a = (a[..., 2] - a[..., 0] + 1) * (a[..., 3] - a[..., 1] + 1)",
+                ),
+                (
+                    "area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])",
+                    "area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)",
+                ),
+            ),  # fmt: skip
+            "nms": variant(  # the boxes in index order, not by score
+                "nms",
+                ('order = np.argsort(-scores, kind="stable")', "order = np.arange(len(scores))"),
+            ),
+            "dense_to_conv": variant(  # PyTorch's weights read in Keras's (height, width, channels) order
+                "dense_to_conv",
+                (
+                    "linear.weight.reshape(linear.out_features, in_channels, height, width)",
+                    "linear.weight.reshape(linear.out_features, height, width, in_channels).permute(0, 3, 1, 2)",
+                ),
+            ),  # fmt: skip
+            "kmeans_anchors": variant(  # the union without the intersection taken off
+                "kmeans_anchors",
+                (
+                    "union = sizes[:, None].prod(-1) + anchors[None].prod(-1) - inter",
+                    "union = sizes[:, None].prod(-1) + anchors[None].prod(-1)",
+                ),
+            ),  # fmt: skip
+            "average_precision": variant(  # the raw precision, not interpolated
+                "average_precision",
+                ("envelope = np.maximum.accumulate(precision[::-1])[::-1]", "envelope = precision"),
+            ),
+        },
+        IOU_CELLS
+        | {"nms_visible", "nms_library_hidden"}  # ties and the threshold come out right by chance
+        | {"dense_to_conv_torch_test", "size_distance_test"}
+        | {"average_precision_visible", "average_precision_hidden", "average_precision_map_hidden"},
+    ),
+    "sloppy": (
+        {
+            "iou": variant(  # boxes read as (x, y, width, height)
+                "iou",
+                (
+                    "area_a = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1])",
+                    "area_a = a[..., 2] * a[..., 3]",
+                ),
+                (
+                    "area_b = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])",
+                    "area_b = b[..., 2] * b[..., 3]",
+                ),
+            ),  # fmt: skip
+            "nms": variant(  # the kept indices sorted, not best score first
+                "nms",
+                (
+                    "return np.array(keep, dtype=np.int64)",
+                    "return np.sort(np.array(keep, dtype=np.int64))",
+                ),
+            ),  # fmt: skip
+            "dense_to_conv": variant(  # Keras's weights read in PyTorch's (channels, height, width) order
+                "dense_to_conv",
+                (
+                    "kernel.reshape(height, width, in_channels, -1)",
+                    "kernel.reshape(in_channels, height, width, -1).transpose(1, 2, 0, 3)",
+                ),
+            ),  # fmt: skip
+            "decode_yolo": variant(  # rows and columns swapped
+                "decode_yolo",
+                (
+                    "x = (columns[..., None] + sigmoid(out[..., 0])) * stride",
+                    "x = (rows[..., None] + sigmoid(out[..., 0])) * stride",
+                ),
+                (
+                    "y = (rows[..., None] + sigmoid(out[..., 1])) * stride",
+                    "y = (columns[..., None] + sigmoid(out[..., 1])) * stride",
+                ),
+            ),  # fmt: skip
+            "true_positives": variant(  # a true box never taken: duplicates count as hits
+                "true_positives", ("taken[np.argmax(free)] = hits[k] = True", "hits[k] = True")
+            ),
+        },
+        IOU_CELLS
+        | {"nms_visible", "nms_library_hidden"}  # the ties' answer happens to be sorted
+        | {"dense_to_conv_keras_test", "decode_yolo_visible", "decode_yolo_hidden"}
+        | {"true_positives_visible", "true_positives_map_hidden"},
+    ),
+    "euclidean": (
+        {
+            "kmeans_anchors": variant(  # the Euclidean distance that the exercise warns about
+                "kmeans_anchors",
+                (
+                    "nearest = size_distance(sizes, anchors).argmin(axis=1)",
+                    "nearest = ((sizes[:, None] - anchors[None]) ** 2).sum(-1).argmin(axis=1)",
+                ),
+            ),  # fmt: skip
+            "decode_yolo": variant(  # the objectness logit returned as it is
+                "decode_yolo", ("return boxes, sigmoid(out[..., 4])", "return boxes, out[..., 4]")
+            ),
+        },
+        {"kmeans_anchors_iou_hidden", "decode_yolo_visible", "decode_yolo_hidden"},
+    ),
+    "borrowed": (
+        {
+            "iou": BORROWED_IOU,
+            "dense_to_conv": BORROWED_DENSE_TO_CONV,
+            "decode_yolo": BORROWED_DECODE,
+            "average_precision": BORROWED_AP,
+        },
+        IOU_CELLS
+        | {"dense_to_conv_keras_test", "dense_to_conv_torch_test"}
+        | {"decode_yolo_visible", "decode_yolo_hidden"}
+        | {"average_precision_visible", "average_precision_hidden", "average_precision_map_hidden"},
+    ),
+}
