@@ -1,10 +1,7 @@
 """Chapter 7 (semantic segmentation): the grading proof's data. One batch of 6 submissions.
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
-different exercises share a submission, since each exercise is graded by its own cells. Three
-submissions (the reference, "sloppy" and "borrowed") train the segmentation network of exercise 5
-(MobileNetV2's first stage computed once, then about a minute of fine-tuning on one CPU thread);
-"careless" and "delegated" skip the training, which their segment tests must catch.
+different exercises share a submission, since each exercise is graded by its own cells.
 A trick must score no more than honest work: "delegated" computes the right mean IoU with
 torchmetrics, a reach its cell forbids, and loses every mean-IoU cell; "borrowed" calls the
 course's own transposed convolution in ``cnnkit`` and loses every transposed-convolution cell.
@@ -31,12 +28,10 @@ POINTS = {
     "fcn8s_head_visible": 1,
     "fcn8s_head_shapes_hidden": 1,
     "fcn8s_head_skips_hidden": 2,
-    "segment_visible": 1,
-    "segment_hidden": 4,
 }
-TOTAL = 25
+TOTAL = 20
 MANUAL = "difficulty_answer"
-WORKERS, TIMEOUT = 1, 1800
+WORKERS, TIMEOUT = 1, 1200
 
 variant = Assignment(ASSIGNMENT).variant
 
@@ -106,7 +101,6 @@ SUBMISSIONS = {
                 "fcn8s_head",
                 ("fused8 = self.up16(fused16) + self.score8(map8)", "fused8 = self.up16(fused16)"),
             ),
-            "segmentation_training": "history = None  # no time to train",
         },
         {
             "conv_transpose_visible",
@@ -117,8 +111,6 @@ SUBMISSIONS = {
             "absent_classes_hidden",
             "fusion_shapes_hidden",
             "fcn8s_head_skips_hidden",
-            "segment_visible",
-            "segment_hidden",
         },
     ),
     "sloppy": (
@@ -145,13 +137,6 @@ SUBMISSIONS = {
                     "nn.ConvTranspose2d(num_classes, num_classes, 8, stride=4, padding=2)",
                 ),
             ),  # fmt: skip
-            "segment": variant(  # the classes as floats
-                "segment",
-                (
-                    "return seg_torch.predict_masks(model, stride8_maps(images))",
-                    "return seg_torch.predict_masks(model, stride8_maps(images)).astype(np.float32)",
-                ),
-            ),  # fmt: skip
         },
         {
             "conv_transpose_padding_hidden",
@@ -159,7 +144,6 @@ SUBMISSIONS = {
             "ignore_index_hidden",
             "fcn8s_head_visible",
             "fcn8s_head_shapes_hidden",
-            "segment_visible",
         },
     ),
     "borrowed": (
@@ -186,15 +170,12 @@ SUBMISSIONS = {
     "delegated": (  # a trick: the mean IoU handed to torchmetrics (the cell's forbidden reach)
         {
             "mean_iou": DELEGATED_MEAN_IOU,  # right numbers, but every cell of the cell's names: 0
-            "segmentation_training": "history = None  # not trained either",
         },
         {
             "mean_iou_visible",
             "confusion_hidden",
             "absent_classes_hidden",
             "ignore_index_hidden",
-            "segment_visible",
-            "segment_hidden",
         },
     ),
 }
