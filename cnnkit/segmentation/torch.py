@@ -21,7 +21,6 @@ from cnnkit.upsampling import bilinear_weights
 __all__ = [
     "FCN",
     "FCNHead",
-    "STAGE_CHANNELS",
     "bilinear_upsampling",
     "compute_maps",
     "map_batches",

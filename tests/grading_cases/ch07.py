@@ -1,11 +1,12 @@
-"""Chapter 7 (semantic segmentation): the grading proof's data. One batch of 5 submissions.
+"""Chapter 7 (semantic segmentation): the grading proof's data. One batch of 6 submissions.
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
-different exercises share a submission, since each exercise is graded by its own cells. Three
-submissions (the reference, "sloppy" and "borrowed") train the segmentation network of exercise 5
-(MobileNetV2's first stage computed once, then about a minute of fine-tuning on one CPU thread);
-"careless" skips the training, which its segment tests must catch. Written for the judge grader
-(grading v2): the answers of exercises 1-3 may not reach the frameworks or cnnkit.
+different exercises share a submission, since each exercise is graded by its own cells.
+A trick must score no more than honest work: "delegated" computes the right mean IoU with
+torchmetrics, a reach its cell forbids, and loses every mean-IoU cell; "borrowed" calls the
+course's own transposed convolution in ``cnnkit`` and loses every transposed-convolution cell.
+Written for the judge grader (grading v2): the answers of exercises 1-3 may not reach the
+frameworks or cnnkit.
 """
 
 from grading_proofs import Assignment
@@ -27,12 +28,10 @@ POINTS = {
     "fcn8s_head_visible": 1,
     "fcn8s_head_shapes_hidden": 1,
     "fcn8s_head_skips_hidden": 2,
-    "segment_visible": 1,
-    "segment_hidden": 4,
 }
-TOTAL = 25
+TOTAL = 20
 MANUAL = "difficulty_answer"
-WORKERS, TIMEOUT = 1, 1800
+WORKERS, TIMEOUT = 1, 1200
 
 variant = Assignment(ASSIGNMENT).variant
 
@@ -42,6 +41,34 @@ from cnnkit.upsampling import conv_transpose2d as course_version
 
 def conv_transpose2d(inputs, kernels, stride=1, padding=0):
     return course_version(inputs, kernels, stride, padding)
+"""
+
+DELEGATED_MEAN_IOU = """
+from torchmetrics.classification import MulticlassJaccardIndex
+
+
+def confusion_matrix(y_true, y_pred, num_classes, ignore_index=None):
+    y_true, y_pred = np.ravel(y_true).astype(np.int64), np.ravel(y_pred).astype(np.int64)
+    if ignore_index is not None:
+        kept = y_true != ignore_index
+        y_true, y_pred = y_true[kept], y_pred[kept]
+    counts = np.bincount(y_true * num_classes + y_pred, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def iou_per_class(confusion):
+    confusion = np.asarray(confusion, dtype=np.float64)
+    hits = np.diag(confusion)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - hits
+    iou = np.full(len(confusion), np.nan)
+    iou[union > 0] = hits[union > 0] / union[union > 0]
+    return iou
+
+
+def mean_iou(y_true, y_pred, num_classes, ignore_index=None):
+    metric = MulticlassJaccardIndex(num_classes, average="macro", ignore_index=ignore_index)
+    y_true, y_pred = np.asarray(y_true, np.int64), np.asarray(y_pred, np.int64)
+    return float(metric(torch.from_numpy(y_pred), torch.from_numpy(y_true)))
 """
 
 # student -> (answers that differ from the reference, the cells that must score 0)
@@ -74,7 +101,6 @@ SUBMISSIONS = {
                 "fcn8s_head",
                 ("fused8 = self.up16(fused16) + self.score8(map8)", "fused8 = self.up16(fused16)"),
             ),
-            "segmentation_training": "history = None  # no time to train",
         },
         {
             "conv_transpose_visible",
@@ -85,8 +111,6 @@ SUBMISSIONS = {
             "absent_classes_hidden",
             "fusion_shapes_hidden",
             "fcn8s_head_skips_hidden",
-            "segment_visible",
-            "segment_hidden",
         },
     ),
     "sloppy": (
@@ -113,13 +137,6 @@ SUBMISSIONS = {
                     "nn.ConvTranspose2d(num_classes, num_classes, 8, stride=4, padding=2)",
                 ),
             ),  # fmt: skip
-            "segment": variant(  # the classes as floats
-                "segment",
-                (
-                    "return seg_torch.predict_masks(model, stride8_maps(images))",
-                    "return seg_torch.predict_masks(model, stride8_maps(images)).astype(np.float32)",
-                ),
-            ),  # fmt: skip
         },
         {
             "conv_transpose_padding_hidden",
@@ -127,7 +144,6 @@ SUBMISSIONS = {
             "ignore_index_hidden",
             "fcn8s_head_visible",
             "fcn8s_head_shapes_hidden",
-            "segment_visible",
         },
     ),
     "borrowed": (
@@ -148,6 +164,16 @@ SUBMISSIONS = {
             "conv_transpose_speed_hidden",
             "mean_iou_visible",
             "confusion_hidden",
+            "ignore_index_hidden",
+        },
+    ),
+    "delegated": (  # a trick: the mean IoU handed to torchmetrics (the cell's forbidden reach)
+        {
+            "mean_iou": DELEGATED_MEAN_IOU,  # right numbers; each test cell using mean_iou: 0
+        },
+        {  # confusion_hidden uses the honest confusion_matrix alone: it keeps its point
+            "mean_iou_visible",
+            "absent_classes_hidden",
             "ignore_index_hidden",
         },
     ),
