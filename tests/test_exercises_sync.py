@@ -13,9 +13,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder.feedback import hidden_test_lines  # noqa: E402
-
 from autograder import generate  # noqa: E402
+from autograder.nbgrader_feedback import hidden_test_lines  # noqa: E402
 
 SOLUTIONS = REPO / "solutions"
 EXERCISES = REPO / "exercises"
