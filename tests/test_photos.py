@@ -5,6 +5,8 @@ only when asked, preprocessed once, and batched; both frameworks give the same p
 order, and the real tf_flowers splits go through both.
 """
 
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -130,6 +132,16 @@ def test_bad_arguments_are_named(module):
         module.photo_batches(dataset, preprocess=identity, batch_size=2.5)
     with pytest.raises(TypeError, match="preprocess"):
         module.photo_batches(dataset, preprocess="imagenet")
+    with pytest.raises(ValueError, match="num_workers"):
+        module.photo_batches(dataset, preprocess=identity, num_workers=-1)
+
+
+def test_num_workers_changes_the_parallelism_not_the_photos():
+    one_at_a_time = as_batches_keras(image_size=30, num_workers=0)
+    chosen = as_batches_keras(image_size=30)
+    np.testing.assert_array_equal(one_at_a_time[0], chosen[0])
+    loader = photos_torch.photo_batches([(PHOTOS[0], 0)], preprocess=identity)
+    assert loader.num_workers == min(2, os.cpu_count())
 
 
 def test_torch_pipeline_checks_the_examples():

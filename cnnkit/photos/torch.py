@@ -6,9 +6,14 @@ The examples are read once into memory (uint8 tensors), and the worker processes
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
-from cnnkit.photos import check_batch_size, check_image_size
+from cnnkit.photos import check_batch_size, check_image_size, check_num_workers
+
+__all__ = ["augmentation", "photo_batches"]
+DEFAULT_WORKERS = 2  # worker processes when num_workers is None (at most one per core)
 
 
 def augmentation(seed: int = 0):
@@ -57,7 +62,7 @@ def read_examples(dataset) -> list:
 
 def photo_batches(
     dataset, *, preprocess, image_size=224, augment=None, batch_size=32, shuffle=False, seed=0,
-    num_workers=2,
+    num_workers=None,
 ):  # fmt: skip
     """A ``DataLoader`` of ``(images, labels)`` batches from ``(image, label)`` pairs (a tfds split).
 
@@ -65,13 +70,16 @@ def photo_batches(
     square (the same region as Keras's ``crop_to_aspect_ratio``); then ``augment`` (for the training
     set only), then ``preprocess`` (pixels in [0, 255] → the model's input). Images come out as
     ``(batch, 3, image_size, image_size)`` float32. The photos are read into memory when the
-    loader is made (``read_examples``).
+    loader is made (``read_examples``). ``num_workers``: the ``DataLoader``'s worker processes
+    (``None``: two, or one per core if there are fewer cores; 0: the main process).
     """
     import torch
     from torchvision.transforms import v2
 
     check_image_size(image_size)
     check_batch_size(batch_size)
+    if check_num_workers(num_workers) is None:
+        num_workers = min(DEFAULT_WORKERS, os.cpu_count() or 1)
     if not callable(preprocess):
         raise TypeError("preprocess must be a function: pixels in [0, 255] -> the model's input")
     steps = [v2.Resize(image_size, antialias=True), v2.CenterCrop(image_size)]

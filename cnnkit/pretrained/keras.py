@@ -25,6 +25,14 @@ from cnnkit.pretrained import (
     decode_predictions,
 )
 
+__all__ = [
+    "extract_features",
+    "frozen_classifier",
+    "imagenet_classifier",
+    "mobilenet_v2",
+    "preprocess_input",
+    "unfreeze_top",
+]  # also build_mobilenet_v2, copy_weights_from_torch: Keras only
 BATCH_NORM_EPSILON = 1e-5  # PyTorch's default, which torchvision's weights were trained with
 BATCH_NORM_MOMENTUM = 0.9  # Keras's momentum is 1 - PyTorch's (0.1)
 
@@ -205,14 +213,12 @@ def imagenet_classifier() -> Classifier:
         )  # fmt: skip
     except Exception as error:  # keras raises a bare Exception when the download fails
         reason = str(error).splitlines()[0][:200]
-    print("OFFLINE: keras.applications.ResNet50's ImageNet weights could not be downloaded")
-    print(f"  ({reason}).")
-    print("  Using instead: cnnkit's Keras MobileNetV2 filled with torchvision's real ImageNet")
     print(
-        "  weights (MobileNet_V2_Weights.IMAGENET1K_V1), with their preprocessing and class names."
-    )
-    print("  Online you would see: ResNet50, keras.applications.resnet50.preprocess_input and")
-    print(
+        "OFFLINE: keras.applications.ResNet50's ImageNet weights could not be downloaded\n"
+        f"  ({reason}).\n"
+        "  Using instead: cnnkit's Keras MobileNetV2 filled with torchvision's real ImageNet\n"
+        "  weights (MobileNet_V2_Weights.IMAGENET1K_V1), with their preprocessing and class names.\n"
+        "  Online you would see: ResNet50, keras.applications.resnet50.preprocess_input and\n"
         "  decode_predictions(top=3) (its top-3 lists and probabilities differ from MobileNetV2's)."
     )
     return Classifier(

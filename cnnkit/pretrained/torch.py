@@ -21,6 +21,15 @@ from cnnkit.pretrained import (
     decode_predictions,
 )
 
+__all__ = [
+    "extract_features",
+    "frozen_classifier",
+    "imagenet_classifier",
+    "mobilenet_v2",
+    "preprocess_input",
+    "unfreeze_top",
+]  # FrozenClassifier too: the class frozen_classifier builds
+
 
 def preprocess_input(images):
     """Pixels in [0, 255], ``(batch, 3, height, width)`` → torchvision's ImageNet normalization.
@@ -118,9 +127,12 @@ def unfreeze_top(model: FrozenClassifier, num_blocks: int) -> int:
     return sum(p.numel() for p in model.base.parameters() if p.requires_grad)
 
 
-def extract_features(model, batches, device=None):
-    """Run ``model`` over ``(images, labels)`` batches in eval mode: ``(outputs, labels)`` arrays."""
-    device = device or next(model.parameters()).device
+def extract_features(model, batches):
+    """Run ``model`` over ``(images, labels)`` batches in eval mode: ``(outputs, labels)`` arrays.
+
+    The images go to the device of the model's parameters; the outputs come back to the CPU.
+    """
+    device = next(model.parameters()).device
     model.eval()
     features, labels = [], []
     with torch.no_grad():
