@@ -46,6 +46,11 @@ COLAB_STACK = [
     "scikit-learn",
     "scikit-image",
     "tensorflow-datasets",
+    "pillow",
+    "h5py",
+    "joblib",
+    "scipy",
+    "ipython",  # Colab's kernel is IPython's
 ]
 # Imported by cnnkit only for the course's developers, never in a notebook: not a dependency.
 DEVELOPER_ONLY = {"nbformat": "cnnkit.colab's `make colab-cells` (the notebooks' own format)"}
