@@ -489,7 +489,7 @@ def tricks() -> list[Case]:
         "    return (weights_per_filter + 1) * filters",
         "    return (n for n in [(weights_per_filter + 1) * filters])",
     )
-    forged = "import cnnkit.grading as _g\n_g.to_plain = lambda value, depth=0: 7  # every answer becomes 7\n"
+    forged = "import cnnkit.grading.kernel as _g\n_g.to_plain = lambda value, depth=0: 7  # every answer becomes 7\n"
     old_format = nbformat.writes(
         nbformat.reads(SOLUTION.read_text(encoding="utf-8"), as_version=4), version=3
     )
