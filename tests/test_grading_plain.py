@@ -47,7 +47,11 @@ def same(a, b) -> bool:
     if isinstance(a, float) and a != a:
         return isinstance(b, float) and b != b
     if type(a) in (list, tuple):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=False))
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(same(x, y) for x, y in zip(a, b, strict=False))
+        )
     if type(a) in (set, frozenset):
         return type(a) is type(b) and a == b
     if type(a) is dict:
