@@ -52,6 +52,15 @@ def generate(name: str, release_dir: Path | None = None, db_url: str | None = No
         )
 
 
+def chosen(parser: argparse.ArgumentParser, names: list[str]) -> list[str]:
+    """The assignments named on the command line (all of solutions/ when none); unknown ones: an error."""
+    known = assignments()
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        parser.error(f"no such assignment in solutions/: {', '.join(unknown)}")
+    return names or known
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -62,11 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         "--db-url", help="gradebook to record the assignments in (default: the course's)"
     )
     args = parser.parse_args(argv)
-    known = assignments()
-    unknown = sorted(set(args.names) - set(known))
-    if unknown:
-        parser.error(f"no such assignment in solutions/: {', '.join(unknown)}")
-    for name in args.names or known:
+    for name in chosen(parser, args.names):
         generate(name, args.release_dir, args.db_url)
         print(f"generated {(args.release_dir or ROOT / 'exercises') / name}")
     return 0

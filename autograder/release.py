@@ -14,7 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
-from autograder.generate import ROOT, assignments
+from autograder.generate import ROOT, chosen
 
 EXERCISES = ROOT / "exercises"
 FIXED_DATE = (1980, 1, 1, 0, 0, 0)
@@ -63,11 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--output", type=Path, default=ROOT / "release", help="default: release/")
     args = parser.parse_args(argv)
-    known = assignments()
-    unknown = sorted(set(args.names) - set(known))
-    if unknown:
-        parser.error(f"no such assignment in solutions/: {', '.join(unknown)}")
-    for name in args.names or known:
+    for name in chosen(parser, args.names):
         print(f"released {release(name, args.output)}")
     return 0
 
