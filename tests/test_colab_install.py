@@ -126,7 +126,10 @@ def snapshot(python: Path) -> set[tuple[str, str, str]]:
         "print(json.dumps([(d.metadata['Name'], d.version, str(d.locate_file('')))"
         " for d in m.distributions()]))"
     )
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    # -I: neither the working directory (a checkout holds cnnkit.egg-info) nor PYTHONPATH may add
+    # distributions that the new environment does not have
+    out = subprocess.run([python, "-I", "-c", code], capture_output=True, text=True, check=True,
+                         cwd=python.parent)  # fmt: skip
     return {
         (canonicalize_name(name), version, where) for name, version, where in json.loads(out.stdout)
     }
