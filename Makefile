@@ -7,6 +7,9 @@ VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
 WORKERS ?= 2
+# Chapters are executed one at a time: each uses both cores (TensorFlow and PyTorch thread pools),
+# so two at once take as long in all and each chapter's time would measure the other one too.
+BOOK_WORKERS ?= 1
 
 # Caches inside the repository, so that tests and builds never touch the user's home directory.
 export KERAS_HOME ?= $(CURDIR)/.cache/keras
@@ -19,12 +22,12 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: book test venv exercises release colab-cells grade benchmarks lint clean
 
-# The chapters run $(WORKERS) at a time into Jupyter Book's execution cache (only those whose code
+# The chapters run $(BOOK_WORKERS) at a time into Jupyter Book's execution cache (only those whose code
 # changed), then `jupyter-book build . -W -n --keep-going` builds the pages from it; see
 # tests/build_book.py. It fails when a chapter fails or the build warns.
 book: $(STAMP)
 	python tests/offline_data.py
-	python tests/build_book.py --workers $(WORKERS)
+	python tests/build_book.py --workers $(BOOK_WORKERS)
 
 # The book's build is the suite's one execution of the chapters: its failures are not fatal here
 # (the leading "-") because the tests report them, chapter by chapter, from _build/book-report.json,
@@ -32,7 +35,7 @@ book: $(STAMP)
 # A single chapter, for a developer: python -m pytest --nbval-lax --nbval-current-env book/X.ipynb
 test: $(STAMP)
 	python tests/offline_data.py
-	-python tests/build_book.py --workers $(WORKERS) --profile "$${CNNKIT_PROFILE:-quick}"
+	-python tests/build_book.py --workers $(BOOK_WORKERS) --profile "$${CNNKIT_PROFILE:-quick}"
 	REQUIRE_BOOK_BUILD=1 python -m pytest -n $(WORKERS) --dist loadfile --durations=15 \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 tests solutions
 
