@@ -86,10 +86,7 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
         target = Path(env["TORCH_HOME"]) / "hub" / "checkpoints"
         target.mkdir(parents=True, exist_ok=True)
         for weights in sorted(checkpoints.glob("*.pth")):
-            if not (target / weights.name).exists():
-                partial = target / f"{weights.name}.{os.getpid()}.partial"
-                shutil.copyfile(weights, partial)
-                partial.replace(target / weights.name)
+            copy_if_missing(weights, target / weights.name)
             done.append(f"torch hub/checkpoints/{weights.name}")
     mtcnn_src = shared / "mtcnn"
     if mtcnn_src.is_dir():
@@ -98,10 +95,7 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
         target = Path(env["CNNKIT_DATA_DIR"]) / "mtcnn"
         target.mkdir(parents=True, exist_ok=True)
         for npz in sorted(mtcnn_src.glob("*.npz")):
-            if not (target / npz.name).exists():
-                partial = target / f"{npz.name}.{os.getpid()}.partial"
-                shutil.copyfile(npz, partial)
-                partial.replace(target / npz.name)
+            copy_if_missing(npz, target / npz.name)
         done.append("MTCNN weights")
     hed_src = shared / "hed"
     if (hed_src / "hed_bsds500.weights.h5").is_file():
@@ -109,12 +103,18 @@ def seed_caches(shared: Path, env: dict[str, str]) -> list[str]:
         target = Path(env["CNNKIT_DATA_DIR"]) / "hed"
         target.mkdir(parents=True, exist_ok=True)
         for name in ("hed_bsds500.weights.h5", "LICENSE.txt"):
-            if (hed_src / name).is_file() and not (target / name).exists():
-                partial = target / f"{name}.{os.getpid()}.partial"
-                shutil.copyfile(hed_src / name, partial)
-                partial.replace(target / name)
+            if (hed_src / name).is_file():
+                copy_if_missing(hed_src / name, target / name)
         done.append("cnnkit hed/hed_bsds500.weights.h5")
     return done
+
+
+def copy_if_missing(source: Path, target: Path) -> None:
+    """Copy ``source`` to ``target`` unless it is there; a concurrent reader never sees half a file."""
+    if not target.exists():
+        partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+        shutil.copyfile(source, partial)
+        partial.replace(target)
 
 
 def main() -> int:
