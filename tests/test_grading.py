@@ -365,3 +365,16 @@ def test_feedback_filter_keeps_a_verdict_and_never_fails():
     assert cell.outputs[0].evalue == HIDDEN_FAILED
     cell, _ = filtered.preprocess_cell(student_cell, {}, 1)
     assert cell.source == ""
+
+
+def test_memory_is_measured_proportionally_only_past_the_limit():
+    """The watchdog's cheap resident sizes decide alone while they are under the limit; past it, the
+    proportional sizes (shared pages split between processes) decide."""
+    import psutil
+
+    from autograder.run import _memory_of
+
+    me = psutil.Process()
+    slack = 64 << 20  # this process allocates a little between two readings
+    assert abs(_memory_of([me], limit=1 << 50) - me.memory_info().rss) < slack
+    assert abs(_memory_of([me], limit=0) - me.memory_full_info().pss) < slack
