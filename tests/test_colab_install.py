@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from importlib import metadata
 from pathlib import Path
 
@@ -53,6 +54,18 @@ COLAB_STACK = [
     "ipython",  # Colab's kernel is IPython's
 ]
 # Imported by cnnkit only for the course's developers, never in a notebook: not a dependency.
+# The environment's own site-packages: only what is installed there counts. (Once something has
+# imported setuptools, its vendored copies of zipp, packaging and wheel are on sys.path too, and
+# their dist-info folders are not in site-packages: links to them would be broken.)
+SITE = Path(sysconfig.get_paths()["purelib"])
+
+
+def installed(name: str | None = None):
+    """The distributions installed in SITE (all, or the one called ``name``)."""
+    found = metadata.distributions(path=[str(SITE)], **({"name": name} if name else {}))
+    return found if name is None else next(iter(found), None)
+
+
 DEVELOPER_ONLY = {"nbformat": "cnnkit.colab's `make colab-cells` (the notebooks' own format)"}
 
 
@@ -66,9 +79,8 @@ def closure(names: list[str]) -> dict[str, metadata.Distribution]:
         key = canonicalize_name(name)
         if key in found and extras <= extras_of[key]:
             continue
-        try:
-            dist = metadata.distribution(name)
-        except metadata.PackageNotFoundError:
+        dist = installed(name)
+        if dist is None:
             pytest.fail(f"{name} is needed by Colab's stack but is not installed here")
         found[key] = dist
         extras_of[key] = extras_of.get(key, set()) | set(extras)
@@ -88,7 +100,7 @@ def link_packages(dists: dict[str, metadata.Distribution], farm: Path) -> None:
     share (a namespace such as ``google/``) is made real and its own entries are considered.
     """
     owners: dict[tuple[str, ...], set[str]] = {}
-    for dist in metadata.distributions():
+    for dist in installed():
         key = canonicalize_name(dist.metadata["Name"])
         for file in dist.files or []:
             parts = file.parts
@@ -96,7 +108,7 @@ def link_packages(dists: dict[str, metadata.Distribution], farm: Path) -> None:
                 for depth in range(1, len(parts) + 1):
                     owners.setdefault(parts[:depth], set()).add(key)
     wanted = set(dists)
-    site = Path(metadata.distribution("numpy").locate_file(""))
+    site = SITE
 
     def plant(prefix: tuple[str, ...]) -> None:
         source, target = site.joinpath(*prefix), farm.joinpath(*prefix)
@@ -246,7 +258,7 @@ def test_nothing_but_cnnkit_is_installed_or_upgraded(on_colab):
     # Colab's packages are all there once, at the versions this environment has
     for name in COLAB_STACK:
         versions = [version for dist, version, _ in after if dist == canonicalize_name(name)]
-        assert versions == [metadata.version(name)], (name, versions)
+        assert versions == [installed(name).version], (name, versions)
 
 
 def test_the_installed_package_has_every_module_of_the_repository(on_colab):
