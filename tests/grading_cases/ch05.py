@@ -5,8 +5,7 @@ different exercises share a submission, since each exercise is graded by its own
 mistakes of the issue: augmenting the evaluation photos, preprocessing twice, forgetting to freeze
 the base, letting BatchNorm update its statistics. Every submission but the blank one and the
 "lookup" trick computes MobileNetV2's features of the 180 training and validation photos (about
-15 s each in the quick profile, on 2 quiet cores); one worker, as for chapter 4 (each notebook runs
-TensorFlow and PyTorch with a thread per core).
+15 s each in the quick profile, on 2 quiet cores); two workers, each kernel with one thread.
 
 Tricks score no more than the honest work they did: answers that delegate to the libraries the
 exercises forbid (keras.applications, tensorflow-datasets, cnnkit.photos, cnnkit.pretrained) score 0
@@ -34,7 +33,7 @@ POINTS = {
 }
 TOTAL = 16
 MANUAL = "fine_tuning_answer"
-WORKERS, TIMEOUT = 1, 2400
+WORKERS, TIMEOUT = 2, 2400
 
 variant = Assignment(ASSIGNMENT).variant
 

@@ -4,7 +4,7 @@ Each wrong answer is the reference with one mistake, filled into the student ver
 different exercises share a submission, since each exercise is graded by its own cells. The
 exercises stand alone (NMS gets the IoU matrix, true positives get IoUs, AP gets the true-positive
 flags), so a mistake in one costs no points in another. Nothing trains: the batch takes about two
-minutes on 2 cores with one worker. Written for the judge grader (grading v2): the answers of
+minutes on 2 cores (two workers). Written for the judge grader (grading v2): the answers of
 exercises 1, 2, 4, 5 and 6 may not reach the frameworks or cnnkit, nor may exercise 3's reach cnnkit.
 """
 
@@ -33,7 +33,7 @@ POINTS = {
 }
 TOTAL = 25
 MANUAL = "fcn_answer"
-WORKERS, TIMEOUT = 1, 1500
+WORKERS, TIMEOUT = 2, 1500
 
 variant = Assignment(ASSIGNMENT).variant
 
