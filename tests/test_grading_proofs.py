@@ -11,22 +11,7 @@ import pytest
 from grading_proofs import Assignment
 
 CASES = grading_cases.load()
-
-
-def on_its_own_worker(chapter: str, *values):
-    """One chapter's tests form one xdist group: `make test` grades two chapters at once."""
-    return pytest.param(chapter, *values, marks=pytest.mark.xdist_group(f"proof-{chapter}"))
-
-
-CHAPTERS = [on_its_own_worker(chapter) for chapter in CASES]
-MISTAKES = [
-    on_its_own_worker(chapter, student)
-    for chapter, case in CASES.items()
-    for student in case.SUBMISSIONS
-]
-MISTAKE_IDS = [
-    f"{chapter}-{student}" for chapter, case in CASES.items() for student in case.SUBMISSIONS
-]
+MISTAKES = [(chapter, student) for chapter, case in CASES.items() for student in case.SUBMISSIONS]
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +43,7 @@ def test_there_are_proofs_to_run():
     assert {"ch02", "ch03", "ch04"} <= set(CASES)
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", list(CASES))
 def test_the_cells_and_points_are_the_ones_tested_here(graded, chapter):
     case, rows = graded(chapter)
     row = rows["reference"]
@@ -66,7 +51,7 @@ def test_the_cells_and_points_are_the_ones_tested_here(graded, chapter):
     assert row["max_autograded"] == str(sum(case.POINTS.values())) == str(case.TOTAL)
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", list(CASES))
 def test_reference_solution_gets_every_autograded_point(graded, chapter):
     case, rows = graded(chapter)
     row = rows["reference"]
@@ -74,7 +59,7 @@ def test_reference_solution_gets_every_autograded_point(graded, chapter):
     assert row["needs_manual_grading"] == case.MANUAL
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS)
+@pytest.mark.parametrize("chapter", list(CASES))
 def test_blank_student_version_gets_zero(graded, chapter):
     case, rows = graded(chapter)
     row = rows["blank"]
@@ -83,7 +68,7 @@ def test_blank_student_version_gets_zero(graded, chapter):
     assert row["needs_manual_grading"] == ""
 
 
-@pytest.mark.parametrize(("chapter", "student"), MISTAKES, ids=MISTAKE_IDS)
+@pytest.mark.parametrize(("chapter", "student"), MISTAKES, ids=[f"{c}-{s}" for c, s in MISTAKES])
 def test_each_mistake_loses_the_points_of_its_cells_only(graded, chapter, student):
     case, rows = graded(chapter)
     failing = case.SUBMISSIONS[student][1]
