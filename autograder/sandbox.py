@@ -93,9 +93,13 @@ def _prctl(option: int, value: int) -> None:
     _libc.prctl(option, value, 0, 0, 0)
 
 
-def _die_with_parent() -> None:
-    """Get SIGKILL when the parent dies; exit now if it already has."""
-    parent = os.getppid()
+def _die_with_parent(parent: int | None = None) -> None:
+    """Get SIGKILL when the parent dies; exit now if it already has.
+
+    ``parent``: the PID the parent had, when the caller knows it. Read here instead, a parent that
+    died before this line would go unnoticed (the orphan's parent is then init or a sub-reaper).
+    """
+    parent = os.getppid() if parent is None else parent
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:
         os._exit(SETUP_FAILED)
@@ -477,7 +481,9 @@ def _write_report(config: dict, report: dict) -> None:
 
 def launch(config: dict) -> int:
     """Run the kernel described by ``config`` in the sandbox; return the exit code to use."""
-    _die_with_parent()
+    # The grader starts this launcher: if the grader is killed while the launcher starts up, the
+    # launcher (and the kernel it would start) must not live on as orphans.
+    _die_with_parent(config.get("parent"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if config["mode"] == "namespaces" and config.get("outer_uid") == "auto":
         # root: a user id nobody uses, unique while this launcher lives (its PID is)
@@ -646,6 +652,7 @@ def base_config(
         "shm_size_mb": shm_size_mb,
         "outer_uid": "auto",
         "user_namespace": True,
+        "parent": os.getpid(),  # the launcher is started by the process that writes its config
     }
 
 

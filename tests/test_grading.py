@@ -7,6 +7,8 @@ Exercise 1's paths, grade ids and typical mistakes come from the hostile corpus
 
 import csv
 import html
+import json
+import os
 import re
 import subprocess
 import sys
@@ -378,3 +380,33 @@ def test_memory_is_measured_proportionally_only_past_the_limit():
     slack = 64 << 20  # this process allocates a little between two readings
     assert abs(_memory_of([me], limit=1 << 50) - me.memory_info().rss) < slack
     assert abs(_memory_of([me], limit=0) - me.memory_full_info().pss) < slack
+
+
+def test_a_sandbox_launcher_whose_grader_is_gone_starts_nothing(tmp_path):
+    """The grader killed while its launcher starts up: the launcher must not run the kernel as an
+    orphan (it is told the grader's PID, and finds another parent)."""
+    from autograder import sandbox
+
+    marker = tmp_path / "ran"
+    config = sandbox.base_config(
+        [sys.executable, "-c", f"open({str(marker)!r}, 'w').close()"],
+        rundir=tmp_path,
+        report=tmp_path / "report.json",
+        log=tmp_path / "log.txt",
+        hide=[],
+        readonly=[],
+        env={"PATH": "/usr/bin:/bin"},
+        limits={"nproc": 64},
+        mode="limits",
+    )
+    config["parent"] = 1  # not the launcher's parent: as if the grader had died
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    launcher = [sys.executable, "-m", "autograder.sandbox", str(path)]
+    run = subprocess.run(launcher, cwd=REPO, capture_output=True, timeout=60)
+    assert run.returncode == sandbox.SETUP_FAILED, run.stderr.decode()[-2000:]
+    assert not marker.exists()
+    config["parent"] = os.getpid()  # the real parent: the same command runs
+    path.write_text(json.dumps(config), encoding="utf-8")
+    run = subprocess.run(launcher, cwd=REPO, capture_output=True, timeout=60)
+    assert run.returncode == 0 and marker.exists(), run.stderr.decode()[-2000:]
