@@ -36,7 +36,7 @@ book: $(STAMP)
 test: $(STAMP)
 	python tests/offline_data.py
 	-python tests/build_book.py --workers $(BOOK_WORKERS) --profile "$${CNNKIT_PROFILE:-quick}"
-	REQUIRE_BOOK_BUILD=1 python -m pytest -n $(WORKERS) --dist loadgroup --no-loadscope-reorder --durations=15 \
+	REQUIRE_BOOK_BUILD=1 python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 tests solutions
 
 venv: $(STAMP)

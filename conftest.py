@@ -35,13 +35,13 @@ def pytest_configure(config):
 collect_ignore_glob = ["tests/*.ipynb", ".venv/*", ".cache/*", "_build/*", "exercises/*"]
 
 
-# `make test` runs the suite on two workers with `--dist loadgroup --no-loadscope-reorder`. The
-# grading batches (the chapters' proofs, the hostile corpus, the LMS round trip) and the solutions'
-# notebooks run one after the other on one worker, first: each keeps both cores busy by itself (two
-# kernels of one thread, or one kernel with a thread per core), and two at once were much slower than
-# one after the other (proofs 4 and 5 and the hostile batch side by side: 27 minutes; one after the
-# other: 11). Every other file is a group of its own (its module fixtures run once) and goes to the
-# other worker.
+# `make test` runs the suite on two workers. The grading batches (the chapters' proofs, the hostile
+# corpus, the LMS round trip) and the solutions' notebooks run one after the other on one worker,
+# first: each keeps both cores busy by itself (two kernels of one thread, or one kernel with a thread
+# per core), and two at once were much slower than one after the other (proofs 4 and 5 and the
+# hostile batch side by side: 27 minutes; one after the other: 11). Every other file is a unit of its
+# own (its module fixtures run once, as with `--dist loadfile`) and goes to the other worker.
+# (A scheduler of our own, not `--dist loadgroup`: with pytest 9, xdist 3.8's groups are ignored.)
 ONE_AFTER_THE_OTHER = (
     "tests/test_grading_proofs.py",
     "tests/test_grading_hostile.py",
@@ -50,12 +50,26 @@ ONE_AFTER_THE_OTHER = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
-def pytest_collection_modifyitems(config, items):
-    def group(item):
-        path = item.nodeid.split("::")[0]
-        return "grading" if path.startswith(ONE_AFTER_THE_OTHER) else path
+def unit_of(nodeid: str) -> str:
+    """The unit of work a test belongs to: "grading", or its file."""
+    path = nodeid.split("::")[0]
+    return "grading" if path.startswith(ONE_AFTER_THE_OTHER) else path
 
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(group(item)))
-    items.sort(key=lambda item: group(item) != "grading")  # stable: each keeps its order
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") != "loadfile":
+        return None  # whatever else was asked for
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GradingTogether(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return unit_of(nodeid)
+
+    return GradingTogether(config, log)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(
+        key=lambda item: unit_of(item.nodeid) != "grading"
+    )  # stable: the rest keeps its order
