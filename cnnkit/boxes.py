@@ -170,21 +170,27 @@ def decode_yolo(outputs, anchors, stride):
     return boxes, _sigmoid(out[..., 4]), probabilities
 
 
-def grid_detections(outputs, anchors, stride, *, score_threshold=0.01, iou_threshold=0.5,
-                    max_detections=100) -> list:  # fmt: skip
+def grid_detections(outputs, anchors, stride, *, score_threshold=0.001, iou_threshold=0.5,
+                    max_candidates=300, max_detections=100) -> list:  # fmt: skip
     """Detections per image, ``(boxes, scores, labels)``, from a raw grid output (``decode_yolo``).
 
-    A box's score is its objectness times its best class probability; boxes scoring
-    ``score_threshold`` or less are dropped, then NMS runs per class.
+    Every (anchor, class) pair is a candidate, scored by the anchor's objectness times that class's
+    probability: an anchor unsure between a 3 and an 8 proposes both, and the evaluation ranks them.
+    The ``max_candidates`` best pairs scoring above ``score_threshold`` go through non-max
+    suppression per class, and the ``max_detections`` best survivors are kept. For mAP keep the
+    threshold low (a detection ranked last costs nothing); for a figure, filter the scores after.
     """
     decoded, objectness, probabilities = decode_yolo(outputs, anchors, stride)
     found = []
     for b, o, p in zip(decoded, objectness, probabilities, strict=True):
-        b, scores = b.reshape(-1, 4), (o[..., None] * p).reshape(-1, p.shape[-1])
-        labels, best = scores.argmax(axis=1), scores.max(axis=1)
-        keep = nms(b, best, iou_threshold, score_threshold=score_threshold,
-                   max_output=max_detections, classes=labels)  # fmt: skip
-        found.append((b[keep], best[keep], labels[keep]))
+        num_classes = p.shape[-1]
+        b, scores = b.reshape(-1, 4), (o[..., None] * p).reshape(-1)  # (anchors · classes,)
+        best = np.argsort(-scores, kind="stable")[:max_candidates]
+        best = best[scores[best] > score_threshold]
+        candidates, labels = b[best // num_classes], best % num_classes
+        keep = nms(candidates, scores[best], iou_threshold, max_output=max_detections,
+                   classes=labels)  # fmt: skip
+        found.append((candidates[keep], scores[best][keep], labels[keep]))
     return found
 
 

@@ -97,7 +97,7 @@ def average_precision(precision, recall, method: str = "all") -> float:
         steps = np.diff(np.concatenate([[0.0], recall]))
         return float((steps * envelope).sum())
     # COCO's levels as pycocotools makes them (np.linspace: 0.35 becomes 0.35000000000000003)
-    levels = np.arange(11) / 10 if method == "voc11" else np.linspace(0, 1, 101)
+    levels = np.linspace(0, 1, 11 if method == "voc11" else 101)
     found = np.searchsorted(recall, levels, side="left")  # the first point reaching each level
     padded = np.concatenate([envelope, [0.0]])
     return float(padded[found].mean())
@@ -141,3 +141,31 @@ def coco_map(detections, truths, max_detections: int = 100) -> dict:
         "map_50": float(table[:, 0].mean()),
         "map_75": float(table[:, 5].mean()),
     }
+
+
+def errors(detections, truths, iou_threshold=0.5, score_threshold=0.5) -> list:
+    """What a detector got wrong at one operating point, per image: ``(false, missed)`` indices.
+
+    Only detections scoring above ``score_threshold`` count. Best score first, each takes the free
+    ground-truth box of its class that it overlaps most, if that IoU reaches ``iou_threshold``;
+    ``false`` lists the detections that took none, ``missed`` the ground-truth boxes left free.
+    """
+    if len(detections) != len(truths):
+        raise ValueError(f"{len(detections)} images of detections but {len(truths)} of truths")
+    found = []
+    for (d_boxes, d_scores, d_labels), (t_boxes, t_labels) in zip(detections, truths, strict=True):
+        d_boxes, d_scores = np.asarray(d_boxes).reshape(-1, 4), np.asarray(d_scores).reshape(-1)
+        t_boxes, t_labels = np.asarray(t_boxes).reshape(-1, 4), np.asarray(t_labels).reshape(-1)
+        overlaps = iou(d_boxes, t_boxes) if len(t_boxes) else np.zeros((len(d_boxes), 0))
+        taken, false = np.zeros(len(t_boxes), bool), []
+        for k in np.argsort(-d_scores, kind="mergesort"):
+            if d_scores[k] <= score_threshold:
+                break
+            free = np.where(taken | (t_labels != np.asarray(d_labels)[k]), -1.0, overlaps[k])
+            best = int(np.argmax(free)) if len(free) else -1
+            if best >= 0 and free[best] >= iou_threshold:
+                taken[best] = True
+            else:
+                false.append(int(k))
+        found.append((np.array(false, np.int64), np.flatnonzero(~taken)))
+    return found

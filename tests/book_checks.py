@@ -59,3 +59,33 @@ def pages() -> list[Path]:
     """Every HTML page of the built book (not the files under _static, _sources, _images)."""
     return sorted(path for path in HTML.rglob("*.html")
                   if not path.relative_to(HTML).parts[0].startswith("_"))  # fmt: skip
+
+
+def glued_values(notebook: str, profile: str) -> dict:
+    """The values a chapter glued (``myst_nb.glue``) in the build's execution of it: ``{name: value}``.
+
+    Read from Jupyter Book's execution cache, which holds the executed notebook of the sources as
+    they are now (a notebook changed since the build has no match there: that fails).
+    """
+    import ast
+
+    import nbformat
+    from jupyter_cache import get_cache
+
+    cache = get_cache(str(build_book.cache_dir(REPO, profile)))
+    try:
+        record = cache.match_cache_notebook(nbformat.read(REPO / notebook, as_version=4))
+    except KeyError:
+        missing(f"{notebook} has no executed version in the build's cache: run `make book`")
+    executed = cache.get_cache_bundle(record.pk).nb
+    values = {}
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            name = output.get("metadata", {}).get("scrapbook", {}).get("name")
+            text = output.get("data", {}).get("application/papermill.record/text/plain")
+            if name and text is not None:
+                try:
+                    values[name] = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    values[name] = text.strip("'\"")
+    return values

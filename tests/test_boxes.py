@@ -194,3 +194,19 @@ def test_grid_detections_score_suppress_and_keep_classes_apart():
         len(boxes.grid_detections(out, anchors, 8, iou_threshold=0.95, score_threshold=0.5)[0][0])
         == 3
     )
+
+
+def test_grid_detections_rank_every_class_of_an_unsure_anchor():
+    anchors = np.array([[16.0, 16.0]])
+    out = np.full((1, 4, 4, 1, 5 + 3), -10.0)
+    out[..., :4] = 0.0
+    out[0, 1, 1, 0, 4] = 10.0  # an object, class 0 or 2: the anchor is unsure
+    out[0, 1, 1, 0, 5 + 0], out[0, 1, 1, 0, 5 + 2] = 1.0, 0.0
+    ((found, scores, labels),) = boxes.grid_detections(out, anchors, 8, score_threshold=0.1)
+    assert labels.tolist() == [0, 2]  # both classes, best first; NMS keeps classes apart
+    np.testing.assert_allclose(found[0], found[1])
+    assert scores[0] > scores[1] > 0.1
+    assert (
+        len(boxes.grid_detections(out, anchors, 8, score_threshold=0.1, max_candidates=1)[0][0])
+        == 1
+    )

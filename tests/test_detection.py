@@ -204,3 +204,39 @@ def test_grid_detectors_start_with_the_objectness_prior():
                     dt.grid_outputs(dt.grid_detector(2, 3, width=8), images, 2)):  # fmt: skip
         objectness = 1 / (1 + np.exp(-outputs[..., 4]))
         assert outputs.shape == (1, 4, 4, 2, 8) and np.allclose(objectness, 0.01, atol=0.005)
+
+
+def test_warmup_cosine_steps_through_the_same_rates_in_both_frameworks():
+    steps, peak = 50, 1e-2
+    rates = detection.warmup_cosine_rates(steps, peak)
+    assert rates[0] == pytest.approx(peak / 10) and rates[5] == pytest.approx(peak)
+    assert np.all(np.diff(rates[:5]) > 0) and np.all(np.diff(rates[5:]) < 0)
+    assert rates[-1] > 0.01 * peak and rates[-1] < 0.02 * peak
+    keras_schedule = dk.warmup_cosine(steps, peak)
+    keras_rates = [float(keras_schedule(step)) for step in range(steps)]
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=123.0)
+    scheduler = dt.warmup_cosine(optimizer, steps, peak)
+    torch_rates = []
+    for _ in range(steps):
+        torch_rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    np.testing.assert_allclose(keras_rates, rates, rtol=1e-5)
+    np.testing.assert_allclose(torch_rates, rates, rtol=1e-12)
+    with pytest.raises(ValueError, match="total_steps"):
+        detection.warmup_cosine_rates(1, peak)
+
+
+def test_keras_grid_detector_starts_with_pytorchs_initialisation():
+    keras_model, torch_model = dk.grid_detector(1, 10, width=16), dt.grid_detector(1, 10, width=16)
+    kernels = [w for w in keras_model.weights if len(w.shape) == 4]
+    weights = [m.weight for m in torch_model.modules() if isinstance(m, torch.nn.Conv2d)]
+    for kernel, weight in zip(kernels, weights, strict=True):
+        kernel = keras.ops.convert_to_numpy(kernel)
+        bound = 1 / np.sqrt(np.prod(kernel.shape[:3]))  # PyTorch's: 1 / sqrt(fan_in)
+        assert np.abs(kernel).max() <= bound and np.abs(kernel).max() > 0.8 * bound
+        assert abs(weight.detach().abs().max().item() - np.abs(kernel).max()) < 0.2 * bound
+    bias = keras_model.layers[-1].get_weights()[1]
+    assert bias[4] == pytest.approx(np.log(0.01 / 0.99), rel=1e-5)
+    others = np.delete(bias, 4)
+    assert np.abs(others).max() <= 1 / np.sqrt(48) and np.abs(others).max() > 0

@@ -33,7 +33,8 @@ ASYMMETRIES = {  # names that exist in one half only, on purpose (the README lis
 # A PyTorch block takes its input channels first (nn.Conv2d does), where a Keras layer reads them
 # from its input; Keras layers and models also take Keras's own **kwargs and name. Model builders
 # take the input shape in Keras (as keras.applications do) and the input channels in PyTorch.
-FIRST_IN_TORCH = {"in_channels", "channels", "num_features"}
+# A PyTorch learning-rate scheduler wraps its optimizer, where a Keras schedule is handed to one.
+FIRST_IN_TORCH = {"in_channels", "channels", "num_features", "optimizer"}
 KERAS_ONLY = {"name"}
 SAME_ROLE = {"models": ("input_shape", "in_channels")}
 

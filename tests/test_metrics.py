@@ -130,9 +130,13 @@ def test_average_precision_by_hand():
         assert metrics.average_precision(precision, recall, method) == pytest.approx(value)
     without = float(np.mean(precision))  # no interpolation: a different (wrong) number
     assert abs(without - expected["all"]) > 0.1
-    # a recall level reached exactly counts (3 of 5 boxes: recall 0.6 reaches the level 0.6)
+    # VOC's 11 levels are np.linspace(0, 1, 11), as its devkit makes them: the level "0.6" is
+    # 0.6000000000000001, above the recall 3 / 5 = 0.6 of 3 boxes found out of 5, which therefore
+    # does not reach it (np.arange(11) / 10 gives exactly 0.6, and 7 / 11 instead of 6 / 11)
     precision, recall = metrics.precision_recall([True, True, True], 5)
-    assert metrics.average_precision(precision, recall, "voc11") == pytest.approx(7 / 11, abs=1e-12)
+    assert metrics.average_precision(precision, recall, "voc11") == pytest.approx(6 / 11, abs=1e-12)
+    precision, recall = metrics.precision_recall([True] * 4, 10)  # recall 0.4: no such quirk
+    assert metrics.average_precision(precision, recall, "voc11") == pytest.approx(5 / 11, abs=1e-12)
 
 
 def test_mean_average_precision_cases():
@@ -180,3 +184,18 @@ def test_bad_inputs_are_named():
         metrics.average_precision([1.0], [1.0], "voc07")
     with pytest.raises(ValueError, match="at least one ground-truth box"):
         metrics.precision_recall([True], 0)
+
+
+def test_errors_lists_false_detections_and_missed_truths_at_one_operating_point():
+    truths = [(np.array([[0, 0, 10, 10], [20, 20, 30, 30]]), np.array([1, 2]))]
+    detections = [(
+        np.array([[0, 0, 10, 10], [20, 20, 30, 30], [0, 0, 10, 10], [50, 50, 60, 60], [20, 20, 30, 31]]),
+        np.array([0.9, 0.8, 0.7, 0.6, 0.2]),
+        np.array([1, 3, 1, 2, 2]),  # right; wrong class; duplicate; nothing there; below 0.5
+    )]  # fmt: skip
+    ((false, missed),) = metrics.errors(detections, truths, score_threshold=0.5)
+    assert false.tolist() == [1, 2, 3] and missed.tolist() == [1]
+    ((false, missed),) = metrics.errors(detections, truths, score_threshold=0.1)
+    assert false.tolist() == [1, 2, 3] and missed.tolist() == []
+    with pytest.raises(ValueError, match="images"):
+        metrics.errors(detections, truths * 2)

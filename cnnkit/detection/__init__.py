@@ -16,6 +16,28 @@ from cnnkit.data import data_dir
 MTCNN_NETS = ("pnet", "rnet", "onet")
 
 
+def warmup_cosine_rates(total_steps: int, peak: float, *, warmup_fraction: float = 0.1,
+                        start_fraction: float = 0.1, alpha: float = 0.01) -> np.ndarray:  # fmt: skip
+    """The learning rate of each step: a linear warm-up, then a cosine decay (Keras's formula).
+
+    From ``start_fraction · peak`` up to ``peak`` over the first ``warmup_fraction`` of the steps,
+    then down along a half cosine towards ``alpha · peak``: what
+    ``keras.optimizers.schedules.CosineDecay`` computes with ``warmup_target=peak``. Both halves of
+    ``cnnkit.detection`` build their schedule from it (``warmup_cosine``), so the two frameworks
+    step through the same rates.
+    """
+    if total_steps < 2 or not 0 <= warmup_fraction < 1:
+        raise ValueError(
+            f"need total_steps >= 2 and 0 <= warmup_fraction < 1, got {total_steps}, {warmup_fraction}"
+        )
+    warmup = int(total_steps * warmup_fraction)
+    step = np.arange(total_steps, dtype=np.float64)
+    rising = start_fraction * peak + (peak - start_fraction * peak) * step / max(warmup, 1)
+    progress = np.minimum(step - warmup, total_steps - warmup) / (total_steps - warmup)
+    falling = peak * ((1 - alpha) * 0.5 * (1 + np.cos(np.pi * progress)) + alpha)
+    return np.where(step < warmup, rising, falling)
+
+
 @functools.cache
 def mtcnn_weights(name: str) -> tuple[np.ndarray, ...]:
     """MTCNN's trained arrays for ``name`` (pnet, rnet, onet), in layer order, Keras layouts.

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from cnnkit.detection import mtcnn_weights
+from cnnkit.detection import mtcnn_weights, warmup_cosine_rates
 
 __all__ = [
     "ClassifierLocalizer",
@@ -22,12 +22,34 @@ __all__ = [
     "grid_layout",
     "grid_outputs",
     "localization_loss",
+    "warmup_cosine",
 ]
 
 
-def _conv(filters, stride=1):
-    return [layers.Conv2D(filters, 3, stride, padding="same", use_bias=False),
+# PyTorch's default initialisation of a convolution's kernel (Kaiming-uniform with a = √5): uniform
+# in ±1 / √fan_in. Keras's default (Glorot-uniform) is wider; the grid detector uses PyTorch's in
+# both frameworks, so that the two halves start from the same distribution.
+TORCH_KERNEL_INIT = keras.initializers.VarianceScaling(1 / 3, "fan_in", "uniform")
+
+
+def _conv(filters, stride=1, kernel_initializer="glorot_uniform"):
+    return [layers.Conv2D(filters, 3, stride, padding="same", use_bias=False,
+                          kernel_initializer=kernel_initializer),
             layers.BatchNormalization(momentum=0.9, epsilon=1e-5), layers.ReLU()]  # fmt: skip
+
+
+def warmup_cosine(total_steps: int, peak: float, *, warmup_fraction: float = 0.1,
+                  start_fraction: float = 0.1, alpha: float = 0.01):  # fmt: skip
+    """Keras's ``CosineDecay`` with the rates of ``cnnkit.detection.warmup_cosine_rates``.
+
+    Pass it to an optimizer as its learning rate; ``fit`` steps it after every batch.
+    """
+    warmup_cosine_rates(total_steps, peak, warmup_fraction=warmup_fraction)  # checks the arguments
+    warmup = int(total_steps * warmup_fraction)
+    return keras.optimizers.schedules.CosineDecay(
+        start_fraction * peak, total_steps - warmup, alpha=alpha, warmup_target=peak,
+        warmup_steps=warmup,
+    )  # fmt: skip
 
 
 class ClassifierLocalizer(keras.Model):
@@ -62,10 +84,14 @@ def grid_detector(
     RetinaNet): nearly every anchor is empty, and training then does not begin by unlearning a
     50 % guess on each of them.
     """
+    init = TORCH_KERNEL_INIT
     model = keras.Sequential(
-        [keras.Input((None, None, 3)), *_conv(width // 2, 2), *_conv(width, 2), *_conv(width),
-         *_conv(2 * width, 2), *_conv(2 * width), *_conv(3 * width), *_conv(3 * width),
-         layers.Conv2D(num_anchors * (5 + num_classes), 1)],
+        [keras.Input((None, None, 3)), *_conv(width // 2, 2, init), *_conv(width, 2, init),
+         *_conv(width, 1, init), *_conv(2 * width, 2, init), *_conv(2 * width, 1, init),
+         *_conv(3 * width, 1, init), *_conv(3 * width, 1, init),
+         layers.Conv2D(num_anchors * (5 + num_classes), 1, kernel_initializer=init,
+                       bias_initializer=keras.initializers.RandomUniform(
+                           -1 / np.sqrt(3 * width), 1 / np.sqrt(3 * width)))],
         name="grid_detector",
     )  # fmt: skip
     kernel, bias = model.layers[-1].get_weights()

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnnkit.detection import mtcnn_weights
+from cnnkit.detection import mtcnn_weights, warmup_cosine_rates
 
 __all__ = [
     "ClassifierLocalizer",
@@ -25,6 +25,7 @@ __all__ = [
     "grid_layout",
     "grid_outputs",
     "localization_loss",
+    "warmup_cosine",
 ]
 
 
@@ -75,6 +76,23 @@ def grid_detector(
             objectness_prior / (1 - objectness_prior)
         )
     return model
+
+
+def warmup_cosine(optimizer, total_steps: int, peak: float, *, warmup_fraction: float = 0.1,
+                  start_fraction: float = 0.1, alpha: float = 0.01):  # fmt: skip
+    """A ``LambdaLR`` stepping ``optimizer`` through ``cnnkit.detection.warmup_cosine_rates``.
+
+    Call its ``step()`` after every batch (``cnnkit.train.fit(..., scheduler=)`` does). The
+    optimizer's learning rate is set to ``peak`` first: the schedule scales it.
+    """
+    rates = warmup_cosine_rates(total_steps, peak, warmup_fraction=warmup_fraction,
+                                start_fraction=start_fraction, alpha=alpha)  # fmt: skip
+    for group in optimizer.param_groups:
+        group["lr"] = group["initial_lr"] = peak
+    last = len(rates) - 1
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: float(rates[min(step, last)]) / peak
+    )
 
 
 class GridLoss(nn.Module):

@@ -95,3 +95,63 @@ def show_detections(images, truths=None, detections=None, *, class_names=None, n
             boxes, scores, labels = detections[i]
             draw_boxes(ax, None, boxes, labels, scores, class_names=class_names)
     return fig
+
+
+def draw_iou(ax, box_a, box_b, *, title=None):
+    """Two ``"xyxy"`` boxes with their union shaded light and their intersection dark. Returns ``ax``.
+
+    The title gives the areas and their ratio, the IoU.
+    """
+    from matplotlib.patches import Rectangle
+
+    from cnnkit.boxes import area, iou
+
+    a, b = np.asarray(box_a, float), np.asarray(box_b, float)
+    inner = np.concatenate([np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])])
+    for box in (a, b):  # the union: both boxes, light
+        ax.add_patch(Rectangle(box[:2], *(box[2:] - box[:2]), facecolor="tab:blue", alpha=0.2))
+    if (inner[2:] > inner[:2]).all():
+        ax.add_patch(Rectangle(inner[:2], *(inner[2:] - inner[:2]), facecolor="tab:blue",
+                               alpha=0.6, hatch="//"))  # fmt: skip
+    for box, color in ((a, "tab:red"), (b, "tab:green")):
+        ax.add_patch(Rectangle(box[:2], *(box[2:] - box[:2]), fill=False, edgecolor=color, lw=2))
+    both = np.stack([a, b])
+    ax.set_xlim(both[:, 0].min() - 2, both[:, 2].max() + 2)
+    ax.set_ylim(both[:, 3].max() + 2, both[:, 1].min() - 2)  # y grows downwards, as in images
+    ax.set_aspect("equal")
+    overlap = float(iou(a[None], b[None])[0, 0])
+    shared = float(area(inner[None])[0]) if (inner[2:] > inner[:2]).all() else 0.0
+    union = float(area(a[None])[0] + area(b[None])[0]) - shared
+    ax.set_title(title or f"{shared:.0f} / {union:.0f} = IoU {overlap:.2f}", fontsize=9)
+    return ax
+
+
+def draw_grid(ax, image, boxes, labels, anchors, stride, *, title=None):
+    """A scene on its detection grid: each object's cell (the one holding its centre) filled, its
+    box, and the anchor in charge of it (most similar shape) dashed on the same centre. Returns ``ax``.
+    """
+    from matplotlib.patches import Rectangle
+
+    from cnnkit.boxes import convert_format, size_iou
+
+    image = np.asarray(image)
+    ax.imshow(image)
+    height, width = image.shape[:2]
+    for x in np.arange(0, width + 1, stride):
+        ax.axvline(x - 0.5, color="white", lw=0.5, alpha=0.6)
+    for y in np.arange(0, height + 1, stride):
+        ax.axhline(y - 0.5, color="white", lw=0.5, alpha=0.6)
+    centres = convert_format(np.asarray(boxes, float).reshape(-1, 4), "xyxy", "center_xywh")
+    best = size_iou(centres[:, 2:], np.asarray(anchors, float)).argmax(axis=1)
+    for (cx, cy, _, _), box, label, a in zip(centres, boxes, labels, best, strict=True):
+        color = COLORS[int(label) % len(COLORS)]
+        cell = (cx // stride * stride - 0.5, cy // stride * stride - 0.5)
+        ax.add_patch(Rectangle(cell, stride, stride, facecolor=color, alpha=0.6))
+        ax.add_patch(_rectangle(*box, color, "-"))
+        w, h = anchors[a]
+        ax.add_patch(_rectangle(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2, "white", "--"))
+        ax.plot(cx - 0.5, cy - 0.5, "o", color="white", ms=3)
+    ax.set_axis_off()
+    if title:
+        ax.set_title(title, fontsize=9)
+    return ax
