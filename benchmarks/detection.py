@@ -1,18 +1,20 @@
 """Chapter 6 in one run: our IoU and NMS against the libraries', then the grid detector's mAP.
 
-    python benchmarks/detection.py [--boxes 3000] [--no-train]
+    python benchmarks/detection.py [--boxes 3000] [--no-train] [--ablation]
 
 Part 1 times ``cnnkit.boxes.iou`` and ``nms`` against ``torchvision.ops``, ``keras.utils.bounding_boxes``
 and ``tf.image.non_max_suppression`` on the same few thousand boxes, checks the results are equal
 and prints time ratios. Part 2 trains the chapter's grid detector in both frameworks with the
 profile's sizes and settings (the chapter's, copied) and prints training time, mAP@0.5 and COCO mAP on test scenes whose digits the
 models never saw (wall time and CPU time: on a busy machine CPU time / threads estimates the wall
-time of a quiet one).
+time of a quiet one). ``--ablation`` then undoes each choice of the chapter's recipe in turn (fewer
+scenes, a lower learning rate, three anchors, Keras's default initialisation) for as many steps.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -70,10 +72,19 @@ def compare_boxes(count: int) -> None:
             raise SystemExit("NMS results differ")
 
 
-def train_detectors() -> None:
-    """The chapter's grid detector, trained as in the notebook (same settings), in both frameworks."""
-    import math
+# The chapter's recipe, and the variants --ablation trains: each undoes one of its choices, with the
+# same number of steps (so that fewer scenes means more epochs over them).
+RECIPE = {"num_train": 8_000, "peak": 1e-2, "num_anchors": 1, "keras_init": "torch"}
+ABLATIONS = {
+    "1,500 scenes": {"num_train": 1_500},
+    "peak learning rate 3e-3": {"peak": 3e-3},
+    "3 anchors per cell": {"num_anchors": 3},
+    "Keras's default initialisation (Glorot)": {"keras_init": "glorot"},
+}
 
+
+def train_detector(framework: str, *, num_train, peak, num_anchors, keras_init, steps=None) -> dict:
+    """Train the chapter's grid detector in one framework; its test scores and training times."""
     import keras
     import torch
 
@@ -87,57 +98,86 @@ def train_detectors() -> None:
     from cnnkit.train import fit
 
     cnnkit.seed_everything(42)
-    sizes = cnnkit.pick(
-        quick={"num_train": 8_000, "num_test": 200}, full={"num_train": 40_000, "num_test": 2_000}
-    )
-    num_epochs, peak = cnnkit.pick(quick=4, full=25), 1e-2
-    data = grid_data(**sizes, num_anchors=1, stride=8, image_size=96, digit_sizes=(16, 40), seed=0)
+    num_test = cnnkit.pick(quick=200, full=2_000)
+    num_train = cnnkit.pick(quick=num_train, full=5 * num_train)
+    data = grid_data(num_train, num_test, num_anchors=num_anchors, stride=8, image_size=96,
+                     digit_sizes=(16, 40), seed=0)  # fmt: skip
+    steps = steps or cnnkit.pick(quick=1_000, full=25 * -(-num_train // 32))
+    with Stopwatch() as watch:
+        if framework == "keras":
+            model = detection_keras.grid_detector(num_anchors, 10)
+            if keras_init == "glorot":
+                for layer in model.layers:
+                    if isinstance(layer, keras.layers.Conv2D):
+                        layer.kernel.assign(keras.initializers.GlorotUniform()(layer.kernel.shape))
+            schedule = detection_keras.warmup_cosine(steps, peak)
+            model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=1e-8),
+                          loss=detection_keras.GridLoss(num_anchors, 10))  # fmt: skip
+            dataset = keras_dataset(data.train.images, data.targets).repeat().batch(32)
+            model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)  # reshuffled each pass
+            outputs = detection_keras.grid_outputs(model, data.test.images, num_anchors)
+        else:
+            model = detection_torch.grid_detector(num_anchors, 10)
+            dataset = torch.utils.data.TensorDataset(
+                torch.from_numpy(nhwc_to_nchw(data.train.images)), torch.from_numpy(data.targets)
+            )
+            loader = torch.utils.data.DataLoader(
+                dataset, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(42)
+            )
+            optimizer = torch.optim.Adam(model.parameters(), eps=1e-8)
+            scheduler = detection_torch.warmup_cosine(optimizer, steps, peak)
+            fit(model, itertools.islice(_epochs(loader), steps), optimizer=optimizer,
+                loss_fn=detection_torch.GridLoss(num_anchors, 10), scheduler=scheduler,
+                progress=False)  # fmt: skip
+            outputs = detection_torch.grid_outputs(model, data.test.images, num_anchors)
     truths = list(zip(data.test.boxes, data.test.labels, strict=True))
-    steps = num_epochs * math.ceil(len(data.train) / 32)
-    print(f"profile {cnnkit.get_profile()}: {len(data.train)} training scenes, {len(data.test)} test scenes "
-          f"(unseen digits), {num_epochs} epochs = {steps} steps, anchor {np.round(data.anchors, 1).tolist()}")  # fmt: skip
+    scores = metrics.coco_map(boxes.grid_detections(outputs, data.anchors, data.stride), truths)
+    return {"steps": steps, "wall": watch.wall, "cpu": watch.cpu, **scores}
 
-    def train_keras():
-        model = detection_keras.grid_detector(1, 10)
-        optimizer = keras.optimizers.Adam(detection_keras.warmup_cosine(steps, peak), epsilon=1e-8)
-        model.compile(optimizer=optimizer, loss=detection_keras.GridLoss(1, 10))
-        model.fit(data.train.images, data.targets, batch_size=32, epochs=num_epochs, verbose=0)
-        return lambda: detection_keras.grid_outputs(model, data.test.images, 1)
 
-    def train_torch():
-        model = detection_torch.grid_detector(1, 10)
-        dataset = torch.utils.data.TensorDataset(
-            torch.from_numpy(nhwc_to_nchw(data.train.images)), torch.from_numpy(data.targets)
-        )
-        loader = torch.utils.data.DataLoader(
-            dataset, batch_size=32, shuffle=True, generator=torch.Generator().manual_seed(42)
-        )
-        optimizer = torch.optim.Adam(model.parameters(), eps=1e-8)
-        scheduler = detection_torch.warmup_cosine(optimizer, steps, peak)
-        fit(model, loader, optimizer=optimizer, loss_fn=detection_torch.GridLoss(1, 10), num_epochs=num_epochs,
-            scheduler=scheduler, progress=False)  # fmt: skip
-        return lambda: detection_torch.grid_outputs(model, data.test.images, 1)
+def keras_dataset(images, targets):
+    import tensorflow as tf
 
+    return tf.data.Dataset.from_tensor_slices((images, targets)).shuffle(len(images), seed=42)
+
+
+def _epochs(loader):
+    while True:
+        yield from loader
+
+
+def train_detectors(ablation: bool) -> None:
+    """The chapter's grid detector as the notebook trains it, in both frameworks; then the ablation."""
+    import cnnkit
+
+    print(f"profile {cnnkit.get_profile()}: the chapter's recipe {RECIPE}")
     results = {}
-    for framework, train in (("keras", train_keras), ("torch", train_torch)):
-        with Stopwatch() as watch:
-            outputs = train()
-        found = boxes.grid_detections(outputs(), data.anchors, data.stride)
-        results[framework] = scores = metrics.coco_map(found, truths)
-        print(f"{framework}: training {watch.wall:.0f} s wall, {watch.cpu:.0f} s CPU; mAP@0.5 {scores['map_50']:.3f}, "
-              f"COCO mAP@[.5:.95] {scores['map']:.3f}")  # fmt: skip
+    for framework in ("keras", "torch"):
+        results[framework] = r = train_detector(framework, **RECIPE)
+        print(f"{framework}: {r['steps']} steps, training {r['wall']:.0f} s wall, {r['cpu']:.0f} s CPU "
+              f"(with the scenes' making); mAP@0.5 {r['map_50']:.3f}, COCO mAP@[.5:.95] {r['map']:.3f}")  # fmt: skip
     ratio = results["keras"]["map_50"] / max(results["torch"]["map_50"], 1e-9)
     print(f"mAP@0.5 Keras / PyTorch: {ratio:.2f}")
+    if not ablation:
+        return
+    for name, change in ABLATIONS.items():
+        framework = "keras" if "keras_init" in change else "torch"
+        r = train_detector(framework, **{**RECIPE, **change}, steps=results[framework]["steps"])
+        print(f"without the recipe's choice, {name} ({framework}): mAP@0.5 {r['map_50']:.3f} "
+              f"({r['map_50'] / max(results[framework]['map_50'], 1e-9):.2f} × the recipe's), "
+              f"COCO mAP {r['map']:.3f}; {r['cpu']:.0f} s CPU")  # fmt: skip
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--boxes", type=int, default=3000)
     parser.add_argument("--no-train", action="store_true", help="only compare IoU and NMS")
+    parser.add_argument("--ablation", action="store_true",
+                        help="also train with each of the recipe's choices undone, one at a time")  # fmt: skip
     args = parser.parse_args(argv)
     compare_boxes(args.boxes)
     if not args.no_train:
-        train_detectors()
+        train_detectors(args.ablation)
     return 0
 
 

@@ -141,8 +141,13 @@ def grid_layout(outputs, num_anchors: int):
 
 def grid_outputs(model, images, num_anchors: int, batch_size: int = 256) -> np.ndarray:
     """Run ``model`` on NumPy images ``(n, height, width, 3)``; NumPy ``(n, rows, columns, A, 5 + C)``."""
-    outputs = model.predict(np.asarray(images, np.float32), batch_size=batch_size, verbose=0)
-    return ops.convert_to_numpy(grid_layout(outputs, num_anchors))
+    images = np.asarray(images, np.float32)
+    chunks = [  # eager calls: predict() would trace a new graph for each model it meets
+        ops.convert_to_numpy(grid_layout(model(images[start : start + batch_size], training=False),
+                                         num_anchors))
+        for start in range(0, len(images), batch_size)
+    ]  # fmt: skip
+    return np.concatenate(chunks)
 
 
 def dense_to_conv(dense, in_channels: int, height: int, width: int):
