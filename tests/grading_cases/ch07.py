@@ -1,7 +1,9 @@
 """Chapter 7 (semantic segmentation): the grading proof's data. One batch of 6 submissions.
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
-different exercises share a submission, since each exercise is graded by its own cells.
+different exercises share a submission, since each exercise is graded by its own cells. Exercise
+4's two details have a mistake each: skip scores left at their random start ("borrowed"), ×2
+upsamplings left at their random start ("delegated").
 A trick must score no more than honest work: "delegated" computes the right mean IoU with
 torchmetrics, a reach its cell forbids, and loses every mean-IoU cell; "borrowed" calls the
 course's own transposed convolution in ``cnnkit`` and loses every transposed-convolution cell.
@@ -27,9 +29,11 @@ POINTS = {
     "fusion_shapes_hidden": 1,
     "fcn8s_head_visible": 1,
     "fcn8s_head_shapes_hidden": 1,
-    "fcn8s_head_skips_hidden": 2,
+    "fcn8s_head_skips_hidden": 1,
+    "fcn8s_head_zero_skips_hidden": 1,
+    "fcn8s_head_bilinear_hidden": 1,
 }
-TOTAL = 20
+TOTAL = 21
 MANUAL = "difficulty_answer"
 WORKERS, TIMEOUT = 1, 1200
 
@@ -133,8 +137,8 @@ SUBMISSIONS = {
             "fcn8s_head": variant(  # the last upsampling by 4 instead of 8
                 "fcn8s_head",
                 (
-                    "nn.ConvTranspose2d(num_classes, num_classes, 16, stride=8, padding=4)",
-                    "nn.ConvTranspose2d(num_classes, num_classes, 8, stride=4, padding=2)",
+                    'F.interpolate(fused8, scale_factor=8, mode="bilinear", align_corners=False)',
+                    'F.interpolate(fused8, scale_factor=4, mode="bilinear", align_corners=False)',
                 ),
             ),  # fmt: skip
         },
@@ -156,12 +160,22 @@ SUBMISSIONS = {
                     "return counts.reshape(num_classes, num_classes).T",
                 ),
             ),  # fmt: skip
+            "fcn8s_head": variant(  # the skips' scores left at PyTorch's random start
+                "fcn8s_head",
+                (
+                    "        for score in (self.score8, self.score16):  # the skips start at zero: FCN-8s starts as FCN-32s\n"
+                    "            nn.init.zeros_(score.weight)\n"
+                    "            nn.init.zeros_(score.bias)\n",
+                    "",
+                ),
+            ),  # fmt: skip
         },
         {
             "conv_transpose_visible",
             "conv_transpose_hidden",
             "conv_transpose_padding_hidden",
             "conv_transpose_speed_hidden",
+            "fcn8s_head_zero_skips_hidden",
             "mean_iou_visible",
             "confusion_hidden",
             "ignore_index_hidden",
@@ -170,8 +184,18 @@ SUBMISSIONS = {
     "delegated": (  # a trick: the mean IoU handed to torchmetrics (the cell's forbidden reach)
         {
             "mean_iou": DELEGATED_MEAN_IOU,  # right numbers; each test cell using mean_iou: 0
+            "fcn8s_head": variant(  # the x2 upsamplings left at PyTorch's random start
+                "fcn8s_head",
+                (
+                    "        with torch.no_grad():\n"
+                    "            self.up32.weight.copy_(bilinear)\n"
+                    "            self.up16.weight.copy_(bilinear)\n",
+                    "",
+                ),
+            ),  # fmt: skip
         },
         {  # confusion_hidden uses the honest confusion_matrix alone: it keeps its point
+            "fcn8s_head_bilinear_hidden",
             "mean_iou_visible",
             "absent_classes_hidden",
             "ignore_index_hidden",
