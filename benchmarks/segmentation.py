@@ -8,7 +8,7 @@ IoU over the 11 classes, over digit vs background, and the CPU and wall-clock se
 training (CPU: all threads of this process; with one thread the two agree on an idle machine).
 Ends with the ceiling of a perfect prediction at strides 8 and 32 on the same test scenes.
 
-Run: ``python benchmarks/segmentation.py`` (``CNNKIT_PROFILE``: quick, 480 training scenes;
+Run: ``python benchmarks/segmentation.py`` (``CNNKIT_PROFILE``: quick, 960 training scenes;
 full, 6,000). For a fair timing pin it to one core: ``OMP_NUM_THREADS=1 taskset -c 1 python ...``.
 """
 
@@ -50,9 +50,9 @@ def main() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     cnnkit.seed_everything(42)
-    train = scenes.make_scenes(cnnkit.pick(quick=480, full=6_000), "train", seed=0, **SCENES)
+    train = scenes.make_scenes(cnnkit.pick(quick=960, full=6_000), "train", seed=0, **SCENES)
     test = scenes.make_scenes(cnnkit.pick(quick=150, full=1_000), "test", seed=0, **SCENES)
-    budget = ladder.Budget(*cnnkit.pick(quick=(3, 5), full=(5, 15)))
+    budget = ladder.Budget(*cnnkit.pick(quick=(2, 5), full=(5, 15)))
     keras_heads, torch_heads = ladder.twin_heads(seg_keras, seg_torch, NUM_CLASSES)
     print(f"profile {cnnkit.get_profile()}: {len(train)} training scenes, {len(test)} test scenes, "
           f"{budget.num_epochs} epochs ({budget.head_epochs} + {budget.tune_epochs} fine-tuning)")  # fmt: skip
