@@ -22,6 +22,8 @@ __all__ = [
     "map_batches",
     "mobilenet_v2_stages",
     "predict_masks",
+    "preprocess_scenes",
+    "train_fcn",
 ]
 
 VARIANTS = {"32s": 1, "16s": 2, "8s": 3}
@@ -144,3 +146,29 @@ def predict_masks(model, inputs, batch_size: int = 64, device=None) -> np.ndarra
         logits = model(batch if len(batch) > 1 else batch[0], training=False)
         masks.append(np.argmax(keras.ops.convert_to_numpy(logits), axis=-1))
     return np.concatenate(masks).astype(np.int64)
+
+
+def train_fcn(model, inputs, masks, *, learning_rate: float, num_epochs: int, batch_size: int = 16,
+              background_weight: float = 0.3, seed: int = 42, device=None) -> dict:  # fmt: skip
+    """The chapter's recipe: Adam with a cosine decay to 0 over all steps, and cross-entropy per
+    pixel with the background's pixels weighted ``background_weight`` (the digits' 1), averaged
+    over all pixels. Compiles and fits ``model`` (``device`` is for PyTorch's mirror); returns
+    its history. The same recipe as ``cnnkit.segmentation.torch.train_fcn``."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    labels = np.asarray(masks, np.int64)
+    steps = positive_int(num_epochs, "num_epochs") * -(-len(labels) // batch_size)
+    schedule = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=steps)
+    model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=1e-8),  # PyTorch's epsilon
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))  # fmt: skip
+    batches = map_batches(inputs, labels, batch_size=batch_size, shuffle=True, seed=seed)
+    batches = batches.map(lambda x, y: (x, y, tf.where(y == 0, background_weight, 1.0)))
+    return model.fit(batches, epochs=num_epochs, verbose=0, shuffle=False).history  # shuffled above
+
+
+def preprocess_scenes(images) -> np.ndarray:
+    """Scenes ``(n, height, width, 3)`` in [0, 1] → MobileNetV2's input, ``(n, height, width, 3)``."""
+    from cnnkit.pretrained.keras import preprocess_input
+
+    return np.asarray(preprocess_input(np.asarray(images, np.float32) * 255))

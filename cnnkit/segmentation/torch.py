@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from cnnkit._checks import positive_int
 from cnnkit.upsampling import bilinear_weights
@@ -26,6 +27,8 @@ __all__ = [
     "map_batches",
     "mobilenet_v2_stages",
     "predict_masks",
+    "preprocess_scenes",
+    "train_fcn",
 ]
 
 VARIANTS = {"32s": 1, "16s": 2, "8s": 3}  # how many of the maps (coarsest first) the head uses
@@ -188,3 +191,36 @@ def predict_masks(model, inputs, batch_size: int = 64, device=None) -> np.ndarra
                      for x in inputs]  # fmt: skip
             masks.append(model(*batch).argmax(dim=1).cpu().numpy())
     return np.concatenate(masks)
+
+
+def train_fcn(model, inputs, masks, *, learning_rate: float, num_epochs: int, batch_size: int = 16,
+              background_weight: float = 0.3, seed: int = 42, device=None) -> dict:  # fmt: skip
+    """The chapter's recipe: Adam with a cosine decay to 0 over all steps, and cross-entropy per
+    pixel with the background's pixels weighted ``background_weight`` (the digits' 1), averaged
+    over all pixels (as Keras averages sample-weighted losses). Trains the parameters that
+    require gradients with ``cnnkit.train.fit``; returns its history."""
+    from cnnkit.train import fit
+
+    torch.manual_seed(seed)
+    batches = map_batches(inputs, masks, batch_size=batch_size, shuffle=True, seed=seed)
+    steps = positive_int(num_epochs, "num_epochs") * len(batches)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, learning_rate)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+
+    def loss_fn(logits, targets):
+        weights = torch.where(targets == 0, background_weight, 1.0)
+        return (F.cross_entropy(logits, targets, reduction="none") * weights).mean()
+
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    return fit(model.to(device), batches, optimizer=optimizer, loss_fn=loss_fn,
+               num_epochs=num_epochs, progress=False, scheduler=scheduler)  # fmt: skip
+
+
+def preprocess_scenes(images) -> np.ndarray:
+    """Scenes ``(n, height, width, 3)`` in [0, 1] → MobileNetV2's input, ``(n, 3, height, width)``."""
+    from cnnkit.data import nhwc_to_nchw
+    from cnnkit.pretrained.torch import preprocess_input
+
+    nchw = nhwc_to_nchw(np.asarray(images, np.float32) * 255)
+    return preprocess_input(torch.from_numpy(nchw)).numpy()
