@@ -63,7 +63,7 @@ def test_grid_losses_agree_and_are_smallest_for_the_right_answer():
 
 
 def test_classifier_localizers_output_classes_and_boxes_in_0_1():
-    images = np.random.default_rng(2).random((3, 64, 64, 3)).astype(np.float32)
+    images = np.random.default_rng(2).random((3, 48, 48, 3)).astype(np.float32)
     classes, box = dk.ClassifierLocalizer(10, width=8)(images)
     assert classes.shape == (3, 10) and box.shape == (3, 4)
     classes_t, box_t = dt.ClassifierLocalizer(10, width=8)(nchw(images))

@@ -53,19 +53,34 @@ def warmup_cosine(total_steps: int, peak: float, *, warmup_fraction: float = 0.1
 
 
 class ClassifierLocalizer(keras.Model):
-    """A small CNN with two heads: class logits, and a box ``(x, y, √w, √h)`` in [0, 1] (sigmoid)."""
+    """A small CNN with two heads: class logits, and a box ``(x, y, √w, √h)`` in [0, 1] (sigmoid).
 
-    def __init__(self, num_classes: int = 10, width: int = 32, **kwargs):
+    Four stride-2 convolutions take ``image_size`` × ``image_size`` images to maps 16 times
+    smaller, which are flattened, not pooled: global pooling would throw away *where* the features
+    are, and the box head needs exactly that. Its layers start as PyTorch's do (``grid_detector``).
+    """
+
+    def __init__(self, num_classes: int = 10, width: int = 32, image_size: int = 48, **kwargs):
         super().__init__(**kwargs)
-        self.features = keras.Sequential([*_conv(width, 2), *_conv(2 * width, 2),
-                                          *_conv(2 * width, 2), *_conv(4 * width),
-                                          layers.GlobalAveragePooling2D()])  # fmt: skip
-        self.classes = layers.Dense(num_classes)
-        self.box = layers.Dense(4, activation="sigmoid")
+        if image_size % 16:
+            raise ValueError(f"image_size must be a multiple of 16, got {image_size}")
+        init, flat = TORCH_KERNEL_INIT, 4 * width * (image_size // 16) ** 2
+        self.features = keras.Sequential([*_conv(width, 2, init), *_conv(2 * width, 2, init),
+                                          *_conv(2 * width, 2, init), *_conv(4 * width, 2, init),
+                                          layers.Flatten()])  # fmt: skip
+        self.classes = layers.Dense(num_classes, kernel_initializer=init,
+                                    bias_initializer=_torch_bias(flat))  # fmt: skip
+        self.box = layers.Dense(4, activation="sigmoid", kernel_initializer=init,
+                                bias_initializer=_torch_bias(flat))  # fmt: skip
 
     def call(self, images):
         features = self.features(images)
         return self.classes(features), self.box(features)
+
+
+def _torch_bias(fan_in: int):
+    """PyTorch's default bias initialisation: uniform in ±1 / √fan_in."""
+    return keras.initializers.RandomUniform(-1 / np.sqrt(fan_in), 1 / np.sqrt(fan_in))
 
 
 def localization_loss(predicted, target):
@@ -90,8 +105,7 @@ def grid_detector(
          *_conv(width, 1, init), *_conv(2 * width, 2, init), *_conv(2 * width, 1, init),
          *_conv(3 * width, 1, init), *_conv(3 * width, 1, init),
          layers.Conv2D(num_anchors * (5 + num_classes), 1, kernel_initializer=init,
-                       bias_initializer=keras.initializers.RandomUniform(
-                           -1 / np.sqrt(3 * width), 1 / np.sqrt(3 * width)))],
+                       bias_initializer=_torch_bias(3 * width))],
         name="grid_detector",
     )  # fmt: skip
     kernel, bias = model.layers[-1].get_weights()

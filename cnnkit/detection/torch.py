@@ -35,15 +35,23 @@ def _conv(in_channels, out_channels, stride=1):
 
 
 class ClassifierLocalizer(nn.Module):
-    """A small CNN with two heads: class logits, and a box ``(x, y, √w, √h)`` in [0, 1] (sigmoid)."""
+    """A small CNN with two heads: class logits, and a box ``(x, y, √w, √h)`` in [0, 1] (sigmoid).
 
-    def __init__(self, num_classes: int = 10, width: int = 32):
+    Four stride-2 convolutions take ``image_size`` × ``image_size`` images to maps 16 times
+    smaller, which are flattened, not pooled: global pooling would throw away *where* the features
+    are, and the box head needs exactly that.
+    """
+
+    def __init__(self, num_classes: int = 10, width: int = 32, image_size: int = 48):
         super().__init__()
+        if image_size % 16:
+            raise ValueError(f"image_size must be a multiple of 16, got {image_size}")
         self.features = nn.Sequential(*_conv(3, width, 2), *_conv(width, 2 * width, 2),
-                                      *_conv(2 * width, 2 * width, 2), *_conv(2 * width, 4 * width),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten())  # fmt: skip
-        self.classes = nn.Linear(4 * width, num_classes)
-        self.box = nn.Linear(4 * width, 4)
+                                      *_conv(2 * width, 2 * width, 2), *_conv(2 * width, 4 * width, 2),
+                                      nn.Flatten())  # fmt: skip
+        flat = 4 * width * (image_size // 16) ** 2
+        self.classes = nn.Linear(flat, num_classes)
+        self.box = nn.Linear(flat, 4)
 
     def forward(self, images):
         features = self.features(images)
