@@ -89,7 +89,7 @@ for _ in range({repeat}):
 usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
 open("{name}.cpu", "w").write(str(sum(u.ru_utime + u.ru_stime for u in usage)))
 """
-ITERATIONS = 12_000_000  # 1 to 2 CPU seconds per half: more than the kernel's start-up
+ITERATIONS = 6_000_000  # about a CPU second per half here: far more than the kernel's start-up
 BUSY = 3  # busy processes beside the notebook: with 2 cores, it gets half a core at most
 
 
