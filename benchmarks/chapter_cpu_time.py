@@ -67,15 +67,19 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("CNNKIT_PROFILE", "quick")
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    print(f"{'chapter':<32} {'wall s':>7} {'CPU s':>6} {'waited s':>9} {'quiet s':>8} {'CPU/quiet':>9}")
+    print(
+        f"{'chapter':<32} {'wall s':>7} {'CPU s':>6} {'waited s':>9} {'quiet s':>8} {'CPU/quiet':>9}"
+    )
     ratios = []
     for path in args.notebooks:
         row = run_alone(path.resolve(), args.timeout)
         ratios.append(row["ratio"])
         print(f"{path.name:<32} {row['wall']:7.1f} {row['cpu']:6.1f} {row['main_wait']:9.1f} "
               f"{row['quiet']:8.1f} {row['ratio']:9.2f}", flush=True)  # fmt: skip
-    print(f"summary: {min(ratios):.2f} to {max(ratios):.2f} CPU seconds per quiet wall second "
-          f"({len(ratios)} chapter(s), {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
+    print(
+        f"summary: {min(ratios):.2f} to {max(ratios):.2f} CPU seconds per quiet wall second "
+        f"({len(ratios)} chapter(s), {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})"
+    )
     sys.stdout.flush()
 
 

@@ -72,7 +72,9 @@ def measure(env: dict, steps: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per setting")
-    parser.add_argument("--rounds", type=int, default=3, help="runs of each setting per machine state")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of each setting per machine state"
+    )
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 1,
                         help="busy processes beside the training (default: one per core)")  # fmt: skip
     args = parser.parse_args()
