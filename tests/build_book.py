@@ -9,7 +9,8 @@
 2. ``jupyter-book build . -W -n --keep-going`` then finds every output in the cache and executes
    nothing. A notebook that failed is built without outputs instead of being run a second time.
 3. ``_build/book-report.json`` records, per notebook, whether it ran or came from the cache, its
-   execution time and its error; and the build's exit code, log (``_build/build.log``) and the
+   execution time (``seconds``: wall; ``cpu_seconds``: user + system CPU time of its kernel's
+   process tree, what the chapters' budgets are stated in, see ``execute_one``) and its error; and the build's exit code, log (``_build/build.log``) and the
    hashes of the sources it was built from. ``tests/test_book.py`` and ``tests/test_browser.py``
    check that report and the pages, so that the suite executes every chapter exactly once.
 
