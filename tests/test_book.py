@@ -2,7 +2,7 @@
 
 The chapters are executed by that build (in parallel, into Jupyter Book's cache), not again here;
 these tests read its report: every chapter ran without error within its budget (CPU seconds of its
-kernel, book_checks.cpu_budget), the build
+kernel, chapter_budgets.cpu_budget), the build
 had no warning (-W -n: every page in the toc, every cross-reference resolved), and the pages have what
 readers need. tests/test_browser.py opens the same pages in a browser.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 import book_checks
 import build_book
+import chapter_budgets
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,14 +44,14 @@ def test_chapter_ran_without_error(report, notebook):
 
 @pytest.mark.parametrize("notebook", EXECUTED)
 def test_chapter_runs_within_its_budget(report, notebook):
-    """CPU seconds of the chapter's kernel, children included (book_checks.cpu_budget): another
+    """CPU seconds of the chapter's kernel, children included (chapter_budgets.cpu_budget): another
     program on the machine cannot fail it."""
     if report["profile"] != "quick":
         pytest.skip("the budgets are the quick profile's")
     record = report["notebooks"].get(notebook, {})
     if record.get("status") == "failed":
         pytest.fail(f"{notebook} failed, see test_chapter_ran_without_error", pytrace=False)
-    problem = book_checks.over_budget(notebook, record, book_checks.cpu_budget(notebook))
+    problem = chapter_budgets.over_budget(notebook, record, chapter_budgets.cpu_budget(notebook))
     assert problem is None, problem
 
 

@@ -14,8 +14,8 @@ import sys
 import time
 from pathlib import Path
 
-import book_checks
 import build_book
+import chapter_budgets
 import nbformat
 import psutil
 import pytest
@@ -133,9 +133,9 @@ def test_the_cpu_budget_holds_beside_busy_processes_and_catches_a_twice_slower_n
     # The measure holds what the kernel counted for itself and its child (and its start-up).
     counted = float((busy / "chapter.ipynb.cpu").read_text())
     assert beside["cpu_seconds"] >= counted >= beside["cpu_seconds"] / 2, (beside, counted)
-    assert book_checks.over_budget("chapter", alone["chapter.ipynb"], budget) is None
-    assert book_checks.over_budget("chapter", beside, budget) is None, (alone, beside)
+    assert chapter_budgets.over_budget("chapter", alone["chapter.ipynb"], budget) is None
+    assert chapter_budgets.over_budget("chapter", beside, budget) is None, (alone, beside)
     # ... while the busy processes took the cores: they ran at least half of the notebook's time.
     assert hogs_cpu >= beside["seconds"] / 2, (hogs_cpu, beside)
-    problem = book_checks.over_budget("slower", alone["slower.ipynb"], budget)
+    problem = chapter_budgets.over_budget("slower", alone["slower.ipynb"], budget)
     assert problem and "slower used" in problem, (alone, problem)
