@@ -59,4 +59,3 @@ def pages() -> list[Path]:
     """Every HTML page of the built book (not the files under _static, _sources, _images)."""
     return sorted(path for path in HTML.rglob("*.html")
                   if not path.relative_to(HTML).parts[0].startswith("_"))  # fmt: skip
-
