@@ -6,6 +6,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
 STAMP := $(VENV)/.installed
+INSTALL_SECONDS := $(VENV)/.install-seconds
+MAKE_START := $(shell date +%s)
 WORKERS ?= 2
 # Chapters are executed one at a time: each uses both cores (TensorFlow and PyTorch thread pools),
 # so two at once take as long in all and each chapter's time would measure the other one too.
@@ -17,10 +19,13 @@ export TFDS_DATA_DIR ?= $(CURDIR)/.cache/tensorflow_datasets
 export CNNKIT_DATA_DIR ?= $(CURDIR)/.cache/cnnkit
 export TORCH_HOME ?= $(CURDIR)/.cache/torch
 export TF_CPP_MIN_LOG_LEVEL ?= 2
+# OpenMP threads (PyTorch's) sleep while they wait instead of spinning on a core that another kernel,
+# worker or program needs: a training step on a busy machine, benchmarks/thread_wait_policy.py.
+export OMP_WAIT_POLICY ?= PASSIVE
 # nbgrader runs `alembic` as a subprocess and the notebooks' kernels must be the venv's.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: book test venv exercises release colab-cells grade benchmarks lint clean
+.PHONY: book test check venv exercises release colab-cells grade benchmarks lint clean
 
 # The chapters run $(BOOK_WORKERS) at a time into Jupyter Book's execution cache (only those whose code
 # changed), then `jupyter-book build . -W -n --keep-going` builds the pages from it; see
@@ -30,20 +35,41 @@ book: $(STAMP)
 	python tests/build_book.py --workers $(BOOK_WORKERS)
 
 # The book's build is the suite's one execution of the chapters: its failures are not fatal here
-# (the leading "-") because the tests report them, chapter by chapter, from _build/book-report.json,
+# (`|| true`) because the tests report them, chapter by chapter, from _build/book-report.json,
 # and open every page in Chromium (tests/test_browser.py). The solutions run under nbval.
 # A single chapter, for a developer: python -m pytest --nbval-lax --nbval-current-env book/X.ipynb
+# Its last line gives the three phases' wall seconds: install (0 when .venv was already installed),
+# book, pytest.
 test: $(STAMP)
-	python tests/offline_data.py
-	-python tests/build_book.py --workers $(BOOK_WORKERS) --profile "$${CNNKIT_PROFILE:-quick}"
+	@start=$$(date +%s); \
+	python tests/offline_data.py || exit 1; \
+	python tests/build_book.py --workers $(BOOK_WORKERS) --profile "$${CNNKIT_PROFILE:-quick}" || true; \
+	book=$$(date +%s); \
 	REQUIRE_BOOK_BUILD=1 python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
-		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 tests solutions
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 tests solutions; status=$$?; \
+	end=$$(date +%s); \
+	install=0; if [ $$(stat -c %Y $(INSTALL_SECONDS) 2>/dev/null || echo 0) -ge $(MAKE_START) ]; then \
+		install=$$(cat $(INSTALL_SECONDS)); fi; \
+	echo "make test: install $$install s, book $$((book - start)) s, pytest $$((end - book)) s (exit code $$status)"; \
+	exit $$status
+
+# The developer's inner loop (a few minutes): every test but those marked slow (pytest -m slow:
+# executing chapters, grading batches, the solutions' notebooks, a fresh Colab install); the book's
+# checks skip when there is no build. What `make test` runs, less the slow part.
+check: $(STAMP)
+	@start=$$(date +%s); \
+	python tests/offline_data.py || exit 1; \
+	python -m pytest -n $(WORKERS) --dist loadfile -m "not slow" --durations=10 tests; status=$$?; \
+	echo "make check: $$(( $$(date +%s) - start )) s (exit code $$status)"; \
+	exit $$status
 
 venv: $(STAMP)
 
 $(STAMP): requirements.txt pyproject.toml
-	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --requirement requirements.txt
+	@start=$$(date +%s); set -e; \
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV); \
+	$(VENV)/bin/python -m pip install --quiet --requirement requirements.txt; \
+	echo $$(( $$(date +%s) - start )) > $(INSTALL_SECONDS); \
 	touch $(STAMP)
 
 # Regenerate the student notebooks in exercises/ from the nbgrader sources in solutions/.
@@ -70,6 +96,7 @@ benchmarks: $(STAMP)
 	python benchmarks/grading_throughput.py
 	python benchmarks/transfer_learning.py
 	python benchmarks/detection.py
+	python benchmarks/thread_wait_policy.py
 
 lint: $(STAMP)
 	ruff check cnnkit autograder tests benchmarks book solutions

@@ -21,9 +21,18 @@ for _key, _value in offline_data.cache_paths().items():
     os.environ.setdefault(_key, _value)
 os.environ.setdefault("CNNKIT_PROFILE", "quick")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# PyTorch's OpenMP threads sleep while they wait instead of spinning on a core that the suite's other
+# worker, or another program, needs (benchmarks/thread_wait_policy.py). The Makefile sets it too.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pytest_configure(config):
+    # `make check` (-m "not slow") leaves these out; `make test` runs everything.
+    config.addinivalue_line(
+        "markers",
+        "slow: executes notebooks or grades a batch of submissions (the solutions' notebooks under "
+        "nbval, the grading batches and proofs, a fresh Colab install)",
+    )
     if hasattr(config, "workerinput"):  # xdist worker: the controller has seeded already
         return
     shared = Path(os.environ.get("CNNKIT_SHARED_DATA", offline_data.DEFAULT_SHARED))
@@ -69,7 +78,11 @@ def pytest_xdist_make_scheduler(config, log):
     return GradingTogether(config, log)
 
 
+@pytest.hookimpl(tryfirst=True)  # before the -m selection
 def pytest_collection_modifyitems(config, items):
+    for item in items:  # nbval's items of the solutions' notebooks: each executes a notebook
+        if item.nodeid.startswith("solutions/"):
+            item.add_marker(pytest.mark.slow)
     items.sort(
         key=lambda item: unit_of(item.nodeid) != "grading"
     )  # stable: the rest keeps its order

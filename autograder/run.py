@@ -257,6 +257,9 @@ def process_env(limits: Limits, home: str) -> dict:
         "OMP_NUM_THREADS": threads,
         "MKL_NUM_THREADS": threads,
         "OPENBLAS_NUM_THREADS": threads,
+        # Waiting OpenMP threads sleep instead of spinning: the batch's kernels share the cores
+        # (benchmarks/thread_wait_policy.py).
+        "OMP_WAIT_POLICY": "PASSIVE",
         "GRPC_VERBOSITY": "ERROR",
         "ABSL_MIN_LOG_LEVEL": "3",
     }

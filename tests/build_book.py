@@ -9,7 +9,8 @@
 2. ``jupyter-book build . -W -n --keep-going`` then finds every output in the cache and executes
    nothing. A notebook that failed is built without outputs instead of being run a second time.
 3. ``_build/book-report.json`` records, per notebook, whether it ran or came from the cache, its
-   execution time and its error; and the build's exit code, log (``_build/build.log``) and the
+   execution time (``seconds``: wall; ``cpu_seconds``: user + system CPU time of its kernel's
+   process tree, what the chapters' budgets are stated in, see ``execute_one``) and its error; and the build's exit code, log (``_build/build.log``) and the
    hashes of the sources it was built from. ``tests/test_book.py`` and ``tests/test_browser.py``
    check that report and the pages, so that the suite executes every chapter exactly once.
 
@@ -25,6 +26,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -96,22 +98,37 @@ def sources_digest(root: Path = ROOT) -> dict[str, str]:
     return {path: hashlib.sha256((root / path).read_bytes()).hexdigest() for path in paths}
 
 
+def children_cpu_seconds() -> float:
+    """User + system CPU seconds of this process's children that have ended (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def execute_one(root: Path, path: str, timeout: int) -> dict:
-    """Run one notebook in its folder (a worker process); return the executed notebook or the error."""
+    """Run one notebook in its folder (a worker process); return the executed notebook or the error.
+
+    ``seconds`` is the wall time; ``cpu_seconds`` the CPU time (user + system) of the kernel's
+    process tree, from its start-up to its exit: the kernel is this worker's only child, and
+    jupyter_client waits for it when it shuts it down, so the rise of ``RUSAGE_CHILDREN`` is the
+    kernel's time with that of every process it started and waited for. Other programs on the
+    machine slow the wall time down, not this.
+    """
     import nbformat
     from jupyter_cache.executors.utils import single_nb_execution
 
     notebook = nbformat.read(root / path, as_version=4)
+    cpu_before = children_cpu_seconds()
     result = single_nb_execution(
         notebook, cwd=str((root / path).parent), timeout=timeout, allow_errors=False
     )
+    record = {
+        "path": path,
+        "seconds": result.time,
+        "cpu_seconds": round(children_cpu_seconds() - cpu_before, 2),
+    }
     if result.err is not None:
-        return {
-            "path": path,
-            "seconds": result.time,
-            "error": result.exc_string or repr(result.err),
-        }
-    return {"path": path, "seconds": result.time, "notebook": nbformat.writes(notebook)}
+        return {**record, "error": result.exc_string or repr(result.err)}
+    return {**record, "notebook": nbformat.writes(notebook)}
 
 
 def execute(
@@ -131,9 +148,12 @@ def execute(
         except KeyError:
             pending.append(path)
             continue
-        seconds = cached.data.get("execution_seconds")
-        records[path] = {"status": "cached", "seconds": seconds, "error": None}
-        print(f"cached    {path} (executed in {seconds or 0:.0f} s)", flush=True)
+        seconds, cpu = cached.data.get("execution_seconds"), cached.data.get("cpu_seconds")
+        if cpu is None:  # cached by a build that did not measure CPU time: measure it now
+            pending.append(path)
+            continue
+        records[path] = {"status": "cached", "seconds": seconds, "cpu_seconds": cpu, "error": None}
+        print(f"cached    {path} (executed in {seconds or 0:.0f} s, {cpu:.0f} CPU s)", flush=True)
 
     # Longest first (known from the last report, else the largest file), so the workers end together.
     def expected(path):
@@ -151,20 +171,30 @@ def execute(
                 result = future.result()
             except Exception:  # the worker itself died
                 path = pending[futures.index(future)]
-                result = {"path": path, "seconds": None, "error": traceback.format_exc()}
+                result = {"path": path, "seconds": None, "cpu_seconds": None,
+                          "error": traceback.format_exc()}  # fmt: skip
             path = result["path"]
             if "notebook" in result:
                 cache.cache_notebook_bundle(
                     CacheBundleIn(
                         nbformat.reads(result["notebook"], as_version=4),
                         str(root / path),
-                        data={"execution_seconds": result["seconds"]},
+                        data={
+                            "execution_seconds": result["seconds"],
+                            "cpu_seconds": result["cpu_seconds"],
+                        },
                     ),
                     check_validity=False,
                     overwrite=True,
                 )
-                records[path] = {"status": "executed", "seconds": result["seconds"], "error": None}
-                print(f"executed  {path} in {result['seconds']:.0f} s", flush=True)
+                records[path] = {
+                    "status": "executed",
+                    "seconds": result["seconds"],
+                    "cpu_seconds": result["cpu_seconds"],
+                    "error": None,
+                }
+                print(f"executed  {path} in {result['seconds']:.0f} s, "
+                      f"{result['cpu_seconds']:.0f} CPU s", flush=True)  # fmt: skip
             else:
                 records[path] = {"status": "failed", **result}
                 print(f"FAILED    {path}:\n{result['error'][-3000:]}", flush=True)
@@ -214,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     root = args.root.resolve()
     profile = args.profile or get_profile()
     os.environ["CNNKIT_PROFILE"] = profile  # every kernel, ours and jupyter-book's, runs this one
+    # PyTorch's OpenMP threads sleep while they wait instead of spinning on a shared core (as the
+    # Makefile sets it; benchmarks/thread_wait_policy.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     report_path = root / REPORT.relative_to(ROOT)
     report_path.parent.mkdir(exist_ok=True)
     previous = {}

@@ -234,6 +234,7 @@ def on_colab(tmp_path_factory):
             "commit": commit, "url": url}  # fmt: skip
 
 
+@pytest.mark.slow
 def test_the_cell_installs_cnnkit_from_the_repository_and_the_chapter_starts(on_colab):
     run = on_colab["run"]
     assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
@@ -249,6 +250,7 @@ def test_the_cell_installs_cnnkit_from_the_repository_and_the_chapter_starts(on_
     assert direct_url["vcs_info"]["requested_revision"] == "main", direct_url
 
 
+@pytest.mark.slow
 def test_nothing_but_cnnkit_is_installed_or_upgraded(on_colab):
     before, after = on_colab["before"], on_colab["after"]
     assert not any(name == "cnnkit" for name, _, _ in before)
@@ -261,6 +263,7 @@ def test_nothing_but_cnnkit_is_installed_or_upgraded(on_colab):
         assert versions == [installed(name).version], (name, versions)
 
 
+@pytest.mark.slow
 def test_the_installed_package_has_every_module_of_the_repository(on_colab):
     """Subpackages included: whatever setuptools finds, the wheel must hold all of cnnkit."""
     ours = {p.relative_to(REPO).as_posix() for p in (REPO / "cnnkit").rglob("*.py")}

@@ -101,16 +101,19 @@ def rows(batch):
     return by_student
 
 
+@pytest.mark.slow
 def test_columns_are_stable(batch):
     header = list(batch[0][0])
     assert header == report.FIXED_COLUMNS + AUTOGRADED + ["needs_manual_grading", "notes"]
 
 
+@pytest.mark.slow
 def test_every_student_has_exactly_one_row(rows):
     expected = {"doejohn", "leejo_1001", "leejo_1002", "jane_doe", "brokenbob", "emptyeve", "mdmia"}
     assert set(rows) == expected | {"max_muster", "otheroz"}
 
 
+@pytest.mark.slow
 def test_reference_solution_gets_every_autograded_point(rows):
     row = rows["doejohn"]
     assert row["status"] == "graded"
@@ -118,6 +121,7 @@ def test_reference_solution_gets_every_autograded_point(rows):
     assert row["needs_manual_grading"] == "cnn_vs_dense_answer"  # its model answer awaits a person
 
 
+@pytest.mark.slow
 def test_blank_student_version_gets_zero(rows):
     row = rows["jane_doe"]
     assert row["status"] == "graded" and row["total_autograded"] == "0"
@@ -125,6 +129,7 @@ def test_blank_student_version_gets_zero(rows):
     assert "onlinetext" in row["source_file"] and "01_visual_cortex.ipynb" in row["source_file"]
 
 
+@pytest.mark.slow
 def test_typical_mistakes_get_partial_credit_cell_by_cell(rows):
     row = rows["leejo_1001"]
     assert row["status"] == "graded"
@@ -134,6 +139,7 @@ def test_typical_mistakes_get_partial_credit_cell_by_cell(rows):
     assert row["conv_param_count_visible"] == row["conv_param_count_hidden"] == "0"
 
 
+@pytest.mark.slow
 def test_notebooks_of_another_assignment_are_skipped_and_reported(batch, rows):
     assert rows["doejohn"]["source_file"] == f"doejohn_12345_67890_{ASSIGNMENT}.ipynb"
     with (batch[1] / "skipped.csv").open(newline="", encoding="utf-8") as handle:
@@ -144,6 +150,7 @@ def test_notebooks_of_another_assignment_are_skipped_and_reported(batch, rows):
     assert "skipped doejohn_12345_67891_02_convolution_math.ipynb" in batch[2]
 
 
+@pytest.mark.slow
 def test_feedback_renders_markdown_answers_and_marks_hand_grading_pending(batch, rows):
     assert rows["mdmia"]["needs_manual_grading"] == "cnn_vs_dense_answer"
     page = (batch[1] / "feedback" / "mdmia.html").read_text(encoding="utf-8")
@@ -153,12 +160,14 @@ def test_feedback_renders_markdown_answers_and_marks_hand_grading_pending(batch,
     assert "<script" not in page
 
 
+@pytest.mark.slow
 def test_colliding_names_are_kept_apart(rows):
     assert rows["leejo_1002"]["total_autograded"] == "7"
     assert rows["leejo_1001"]["total_autograded"] == "3"
     assert rows["leejo_1002"]["source_file"].startswith("leejo_1002_")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("student", "reason"),
     [
@@ -174,6 +183,7 @@ def test_ungradable_files_say_why(rows, student, reason):
     assert row["total_autograded"] == "0"
 
 
+@pytest.mark.slow
 def test_feedback_for_graded_students_only(batch, rows):
     feedback = batch[1] / "feedback"
     graded = {student for student, row in rows.items() if row["status"] == "graded"}
@@ -186,6 +196,7 @@ def visible_text(path: Path) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
 
 
+@pytest.mark.slow
 def test_feedback_shows_no_hidden_test(batch, rows):
     source = nbformat.read(SOLUTION, as_version=4)
     hidden = [

@@ -138,6 +138,7 @@ def batch(tmp_path_factory):
     }
 
 
+@pytest.mark.slow
 def test_every_submission_has_exactly_one_row(batch):
     ids = [row["student_id"] for row in batch["all_rows"]]
     assert sorted(ids) == sorted(batch["cases"]), batch["stdout"][-2000:]
@@ -148,6 +149,7 @@ def _case_ids():
     return [case.name for case in corpus.cases()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", _case_ids())
 def test_status_and_points(batch, name):
     if name not in batch["cases"]:
@@ -166,6 +168,7 @@ def test_status_and_points(batch, name):
     assert row["max_autograded"] == "7"
 
 
+@pytest.mark.slow
 def test_honest_submissions_keep_their_exact_scores(batch):
     rows = batch["rows"]
     assert rows["honest_full"]["status"] == "graded"
@@ -183,6 +186,7 @@ def visible_text(path: Path) -> str:
     return " ".join(html.unescape(re.sub(r"<[^>]+>", "", page)).split())
 
 
+@pytest.mark.slow
 def test_no_feedback_shows_a_hidden_test(batch):
     source = nbformat.read(corpus.SOLUTION, as_version=4)
     hidden = {
@@ -201,6 +205,7 @@ def test_no_feedback_shows_a_hidden_test(batch):
         assert HIDDEN_BEGIN not in text
 
 
+@pytest.mark.slow
 def test_the_hidden_tests_never_reach_the_students_kernel(batch):
     """read_secrets printed the kernel's whole input history: the hidden tests were never in it."""
     graded = nbformat.read(batch["output"] / "notebooks" / "read_secrets.ipynb", as_version=4)
@@ -215,6 +220,7 @@ def test_the_hidden_tests_never_reach_the_students_kernel(batch):
     assert HIDDEN_BEGIN not in printed and "test_helpers" not in printed
 
 
+@pytest.mark.slow
 def test_hidden_inputs_and_messages_stay_out_of_the_feedback(batch):
     """print_inputs printed every input, leak_in_exception raised them as its exception's name."""
     for student in ("print_inputs", "leak_in_exception"):
@@ -236,6 +242,7 @@ def outputs_of(batch, student: str) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
 def test_no_secret_could_be_read(batch):
     text = outputs_of(batch, "read_secrets")
@@ -255,6 +262,7 @@ def test_no_secret_could_be_read(batch):
     assert not re.search(r"^STOLEN /", text, re.MULTILINE)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
 def test_nothing_outside_the_sandbox_could_be_written(batch):
     text = outputs_of(batch, "write_elsewhere")
@@ -265,17 +273,20 @@ def test_nothing_outside_the_sandbox_could_be_written(batch):
     assert not batch["wrote_probe"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
 def test_no_network(batch):
     assert "NO NETWORK" in outputs_of(batch, "network")
     assert batch["listener"].received == []
 
 
+@pytest.mark.slow
 def test_no_process_outlives_the_batch(batch):
     assert "lingering_process" in batch["rows"]
     assert batch["survivors"] == [], [p.pid for p in batch["survivors"]]
 
 
+@pytest.mark.slow
 def test_feedback_says_what_happened_in_plain_words(batch):
     feedback = batch["output"] / "feedback"
     assert "The cells from there on did not run" in visible_text(feedback / "os_exit.html")
@@ -303,6 +314,7 @@ SMALL = (
 )
 
 
+@pytest.mark.slow
 def test_interrupted_batch_resumes_and_regrading_is_identical(tmp_path):
     folder, output = tmp_path / "small", tmp_path / "graded"
     folder.mkdir()

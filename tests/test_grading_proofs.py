@@ -43,6 +43,7 @@ def test_there_are_proofs_to_run():
     assert {"ch02", "ch03", "ch04"} <= set(CASES)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", list(CASES))
 def test_the_cells_and_points_are_the_ones_tested_here(graded, chapter):
     case, rows = graded(chapter)
@@ -51,6 +52,7 @@ def test_the_cells_and_points_are_the_ones_tested_here(graded, chapter):
     assert row["max_autograded"] == str(sum(case.POINTS.values())) == str(case.TOTAL)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", list(CASES))
 def test_reference_solution_gets_every_autograded_point(graded, chapter):
     case, rows = graded(chapter)
@@ -59,6 +61,7 @@ def test_reference_solution_gets_every_autograded_point(graded, chapter):
     assert row["needs_manual_grading"] == case.MANUAL
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", list(CASES))
 def test_blank_student_version_gets_zero(graded, chapter):
     case, rows = graded(chapter)
@@ -68,6 +71,7 @@ def test_blank_student_version_gets_zero(graded, chapter):
     assert row["needs_manual_grading"] == ""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("chapter", "student"), MISTAKES, ids=[f"{c}-{s}" for c, s in MISTAKES])
 def test_each_mistake_loses_the_points_of_its_cells_only(graded, chapter, student):
     case, rows = graded(chapter)

@@ -187,6 +187,7 @@ def test_release_is_reproducible(released, tmp_path):
     assert (tmp_path / zip_name).read_bytes() == (released / zip_name).read_bytes()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("lms", ["canvas", "moodle", "zip_collect"])
 def test_every_student_gets_their_own_grade(graded, lms):
     rows, names = graded[lms]
