@@ -96,6 +96,7 @@ benchmarks: $(STAMP)
 	python benchmarks/grading_throughput.py
 	python benchmarks/transfer_learning.py
 	python benchmarks/detection.py
+	python benchmarks/segmentation.py
 	python benchmarks/thread_wait_policy.py
 
 lint: $(STAMP)
