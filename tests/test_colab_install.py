@@ -66,7 +66,10 @@ def installed(name: str | None = None):
     return found if name is None else next(iter(found), None)
 
 
-DEVELOPER_ONLY = {"nbformat": "cnnkit.colab's `make colab-cells` (the notebooks' own format)"}
+DEVELOPER_ONLY = {
+    "nbformat": "cnnkit.colab's `make colab-cells` (the notebooks' own format)",
+    "myst_nb": "cnnkit.results glues values for the book's build; elsewhere (Colab) it only prints them",
+}
 
 
 def closure(names: list[str]) -> dict[str, metadata.Distribution]:

@@ -39,7 +39,10 @@ def test_twin_heads_start_from_the_same_weights():
 def test_train_fcn_trains_alike_in_both_frameworks():
     """One batch per epoch (its order does not matter): the same start, loss, Adam and schedule
     give the same weights after three steps (each moves them by about 1e-2; float32 rounding
-    through Adam leaves about 1e-4)."""
+    through Adam leaves about 1e-4). Adam divides by the gradient's running size, so a weight whose
+    gradient is near zero moves by about the learning rate in the direction of its rounding noise:
+    a handful of such weights may differ by up to the three steps' reach (seen in CI: 1 of 1,600
+    weights at 1.8e-3 with two threads)."""
     taps, masks = maps_and_masks(classes=5)
     keras_heads, torch_heads = ladder.twin_heads(seg_keras, seg_torch, 5, rungs=["FCN-8s, frozen"])
     keras_head, torch_head = keras_heads["FCN-8s, frozen"], torch_heads["FCN-8s, frozen"]
@@ -51,9 +54,9 @@ def test_train_fcn_trains_alike_in_both_frameworks():
     np.testing.assert_allclose(keras_loss, torch_loss, rtol=1e-4)
     for keras_score, torch_score in zip(keras_head.scores, torch_head.scores, strict=True):
         kernel = np.asarray(keras_score.kernel)[0, 0]  # (in, out)
-        np.testing.assert_allclose(
-            kernel, torch_score.weight.detach().numpy()[:, :, 0, 0].T, atol=1e-3
-        )
+        difference = np.abs(kernel - torch_score.weight.detach().numpy()[:, :, 0, 0].T)
+        assert np.mean(difference > 1e-3) < 0.01, np.sort(difference.ravel())[-10:]
+        assert difference.max() < 3 * recipe["learning_rate"], difference.max()
     same_start = seg_torch.FCNHead(num_classes=5)
     same_start.load_state_dict(start)
     heavier = seg_torch.train_fcn(
