@@ -114,7 +114,8 @@ def train_detector(framework: str, *, num_train, peak, num_anchors, keras_init, 
             model.compile(optimizer=keras.optimizers.Adam(schedule, epsilon=1e-8),
                           loss=detection_keras.GridLoss(num_anchors, 10))  # fmt: skip
             dataset = keras_dataset(data.train.images, data.targets).repeat().batch(32)
-            model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)  # shuffled by tf.data
+            # tf.data shuffles (and reshuffles on each pass over the scenes)
+            model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
             outputs = detection_keras.grid_outputs(model, data.test.images, num_anchors)
         else:
             model = detection_torch.grid_detector(num_anchors, 10)
