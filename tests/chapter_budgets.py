@@ -17,9 +17,11 @@ DEFAULT_WALL_BUDGET_S = 240
 CPU_PER_WALL_S = 1.0
 # Chapters 6 and 7 spend most of their time training with both cores (TensorFlow's and PyTorch's two
 # threads), so they burn more CPU seconds per wall second than the others; each has its own ratio,
-# measured alone on 2 quiet cores (December 2026, the whole chapter in a kernel of its own):
-# chapter 6 258 s wall, 369 CPU s (1.43); chapter 7 225 s wall, 267 CPU s (1.19).
-CPU_PER_WALL_S_OF = {"book/06_": 1.45, "book/07_": 1.2}
+# measured on 2 quiet cores (December 2026, the whole chapter in a kernel of its own, alone or in the
+# book's build, which runs one chapter at a time): chapter 6 258 s wall and 369 CPU s (1.43), 261 and
+# 373 (1.43), 256 and 355 (1.39); chapter 7 204 s and 275 CPU s (1.35), 231 and 309 (1.34) (a third
+# run, 225 s and 267, had another program beside it: its wall time was inflated).
+CPU_PER_WALL_S_OF = {"book/06_": 1.45, "book/07_": 1.35}
 # The wall-clock limit that is left is a watchdog for a hung kernel: _config.yml's execute.timeout
 # (per cell), far above any budget.
 
