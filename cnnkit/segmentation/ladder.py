@@ -11,12 +11,12 @@ at ``head_learning_rate``, for all the epochs), and FCN-8s fine-tuned (the same 
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from cnnkit._checks import positive_int
+from cnnkit.results import Stopwatch
 from cnnkit.segmentation import Scores, score
 
 RUNGS = ("FCN-8s, fine-tuned", "FCN-8s, frozen", "FCN-32s, frozen")  # best expected first
@@ -87,17 +87,17 @@ def climb(kit, heads: dict, stages, train_maps, train_masks, test_maps, test_mas
                   device=device)  # fmt: skip
     results = {}
     for rung in [rung for rung in reversed(RUNGS) if rung in heads]:
-        start_cpu, start = time.process_time(), time.perf_counter()
-        model, inputs = kit.FCN(heads[rung]), test_maps
-        epochs = budget.head_epochs if rung == FINE_TUNED else budget.num_epochs
-        history = kit.train_fcn(model, train_maps, train_masks, num_epochs=epochs,
-                                learning_rate=budget.head_learning_rate, **recipe)  # fmt: skip
-        if rung == FINE_TUNED:  # the encoder's stages at strides 16 and 32 train too
-            model, inputs = kit.FCN(heads[rung], stages[1:]), test_maps[0]
-            tuned = kit.train_fcn(model, train_maps[0], train_masks, num_epochs=budget.tune_epochs,
-                                  learning_rate=budget.tune_learning_rate, **recipe)  # fmt: skip
-            history = {"loss": list(history["loss"]) + list(tuned["loss"])}
-        cpu_seconds, seconds = time.process_time() - start_cpu, time.perf_counter() - start
+        with Stopwatch() as watch:
+            model, inputs = kit.FCN(heads[rung]), test_maps
+            epochs = budget.head_epochs if rung == FINE_TUNED else budget.num_epochs
+            history = kit.train_fcn(model, train_maps, train_masks, num_epochs=epochs,
+                                    learning_rate=budget.head_learning_rate, **recipe)  # fmt: skip
+            if rung == FINE_TUNED:  # the encoder's stages at strides 16 and 32 train too
+                model, inputs = kit.FCN(heads[rung], stages[1:]), test_maps[0]
+                tuned = kit.train_fcn(model, train_maps[0], train_masks, num_epochs=budget.tune_epochs,
+                                      learning_rate=budget.tune_learning_rate, **recipe)  # fmt: skip
+                history = {"loss": list(history["loss"]) + list(tuned["loss"])}
+        cpu_seconds, seconds = watch.cpu, watch.wall
         masks = kit.predict_masks(model, inputs, device=device)
         results[rung] = Rung(score(test_masks, masks, num_classes), {"loss": list(history["loss"])},
                              cpu_seconds, seconds, masks)  # fmt: skip
