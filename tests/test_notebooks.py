@@ -98,6 +98,20 @@ def test_every_figure_has_a_caption(notebook):
             )
 
 
+GLUE_CALL = re.compile(r"^\s*(record|glue)\(", re.MULTILINE)
+
+
+def test_figure_cells_glue_nothing(notebook):
+    """myst-nb wraps every output of a figure cell in the figure: a glued value makes a second one
+    with the same name, a "Duplicate explicit target name" warning that fails the build."""
+    path, nb = notebook
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "figure" in cell.metadata.get("mystnb", {}):
+            assert not GLUE_CALL.search(cell.source), (
+                f"{path.name} cell {index} glues a value inside a figure cell: move it to its own cell"
+            )
+
+
 IMAGE_FILE = re.compile(r"\S+\.(png|jpe?g|svg|gif)\b", re.IGNORECASE)
 
 
