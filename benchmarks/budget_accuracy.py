@@ -5,11 +5,12 @@ with the bytes of the distinct tensors that PyTorch's autograd saves during one 
 pass (saved-tensor hooks, on the CPU), in float32 and under bfloat16 autocast. When a GPU is present,
 the frameworks' own peak-memory counters for one training step are printed next to the calculator's
 training total (parameters + gradients + kept activations; the peak also holds workspaces).
-Run: `python benchmarks/budget_accuracy.py`.
+Run: `python benchmarks/budget_accuracy.py [--only TEXT]` (only the networks whose name holds TEXT).
 """
 
 from __future__ import annotations
 
+import argparse
 import time
 
 import torch
@@ -54,14 +55,20 @@ def networks():
     ]
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="only the networks whose name holds this text")
+    only = parser.parse_args(argv).only
     seed_everything(0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     print(
         f"{'network':<34}{'precision':<11}{'estimate MB':>13}{'measured MB':>13}{'error':>9}{'bytes off':>11}{'seconds':>9}"
     )
     worst = 0.0
-    for name, model, shape, batch_size in networks():
+    chosen = [network for network in networks() if only in network[0]]
+    if not chosen:
+        raise SystemExit(f"no network's name holds {only!r}")
+    for name, model, shape, batch_size in chosen:
         budget = estimate(model, shape)
         inputs = torch.randn(batch_size, *shape)
         for precision, mixed in (("float32", False), ("bfloat16", True)):

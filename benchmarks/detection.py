@@ -147,14 +147,18 @@ def _epochs(loader):
         yield from loader
 
 
-def train_detectors(ablation: bool) -> None:
-    """The chapter's grid detector as the notebook trains it, in both frameworks; then the ablation."""
+def train_detectors(ablation: bool, steps: int | None = None, scenes: int | None = None) -> None:
+    """The chapter's grid detector as the notebook trains it, in both frameworks; then the ablation.
+
+    ``steps`` and ``scenes`` replace the profile's sizes (the suite's smoke test trains a few steps).
+    """
     import cnnkit
 
-    print(f"profile {cnnkit.get_profile()}: the chapter's recipe {RECIPE}")
+    recipe = {**RECIPE, **({"num_train": scenes} if scenes else {})}
+    print(f"profile {cnnkit.get_profile()}: the chapter's recipe {recipe}")
     results = {}
     for framework in ("keras", "torch"):
-        results[framework] = r = train_detector(framework, **RECIPE)
+        results[framework] = r = train_detector(framework, **recipe, steps=steps)
         print(f"{framework}: {r['steps']} steps, training {r['wall']:.0f} s wall, {r['cpu']:.0f} s CPU "
               f"; mAP@0.5 {r['map_50']:.3f}, COCO mAP@[.5:.95] {r['map']:.3f}")  # fmt: skip
     ratio = results["keras"]["map_50"] / max(results["torch"]["map_50"], 1e-9)
@@ -163,7 +167,7 @@ def train_detectors(ablation: bool) -> None:
         return
     for name, change in ABLATIONS.items():
         framework = "keras" if "keras_init" in change else "torch"
-        r = train_detector(framework, **{**RECIPE, **change}, steps=results[framework]["steps"])
+        r = train_detector(framework, **{**recipe, **change}, steps=results[framework]["steps"])
         print(f"without the recipe's choice, {name} ({framework}): mAP@0.5 {r['map_50']:.3f} "
               f"({r['map_50'] / max(results[framework]['map_50'], 1e-9):.2f} × the recipe's), "
               f"COCO mAP {r['map']:.3f}; {r['cpu']:.0f} s CPU")  # fmt: skip
@@ -175,10 +179,12 @@ def main(argv=None) -> int:
     parser.add_argument("--no-train", action="store_true", help="only compare IoU and NMS")
     parser.add_argument("--ablation", action="store_true",
                         help="also train with each of the recipe's choices undone, one at a time")  # fmt: skip
+    parser.add_argument("--steps", type=int, help="training steps (default: the profile's)")
+    parser.add_argument("--scenes", type=int, help="training scenes (default: the recipe's)")
     args = parser.parse_args(argv)
     compare_boxes(args.boxes)
     if not args.no_train:
-        train_detectors(args.ablation)
+        train_detectors(args.ablation, args.steps, args.scenes)
     return 0
 
 

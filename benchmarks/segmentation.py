@@ -10,10 +10,12 @@ Ends with the ceiling of a perfect prediction at strides 8 and 32 on the same te
 
 Run: ``python benchmarks/segmentation.py`` (``CNNKIT_PROFILE``: quick, 960 training scenes;
 full, 6,000). For a fair timing pin it to one core: ``OMP_NUM_THREADS=1 taskset -c 1 python ...``.
+``--scenes TRAIN TEST --epochs HEAD TUNE`` replace the profile's sizes (a quick check that it runs).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import time
 
@@ -35,7 +37,13 @@ def ceiling(masks, stride: int) -> segmentation.Scores:
     return segmentation.score(masks, back.argmax(1).numpy(), NUM_CLASSES)
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenes", type=int, nargs=2, metavar=("TRAIN", "TEST"),
+                        default=cnnkit.pick(quick=(960, 150), full=(6_000, 1_000)))  # fmt: skip
+    parser.add_argument("--epochs", type=int, nargs=2, metavar=("HEAD", "TUNE"),
+                        default=cnnkit.pick(quick=(2, 5), full=(5, 15)))  # fmt: skip
+    args = parser.parse_args(argv)
     import keras  # noqa: F401 - TensorFlow first, then torchvision (see ENVIRONMENT.md)
     import torch
 
@@ -50,9 +58,9 @@ def main() -> None:
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
     cnnkit.seed_everything(42)
-    train = scenes.make_scenes(cnnkit.pick(quick=960, full=6_000), "train", seed=0, **SCENES)
-    test = scenes.make_scenes(cnnkit.pick(quick=150, full=1_000), "test", seed=0, **SCENES)
-    budget = ladder.Budget(*cnnkit.pick(quick=(2, 5), full=(5, 15)))
+    train = scenes.make_scenes(args.scenes[0], "train", seed=0, **SCENES)
+    test = scenes.make_scenes(args.scenes[1], "test", seed=0, **SCENES)
+    budget = ladder.Budget(*args.epochs)
     keras_heads, torch_heads = ladder.twin_heads(seg_keras, seg_torch, NUM_CLASSES)
     print(f"profile {cnnkit.get_profile()}: {len(train)} training scenes, {len(test)} test scenes, "
           f"{budget.num_epochs} epochs ({budget.head_epochs} + {budget.tune_epochs} fine-tuning)")  # fmt: skip

@@ -10,11 +10,13 @@ starves the first head of gradient). Prints, per framework, the test accuracy of
 count: one photo of 20 is 5 points) and the time of each step.
 
 Offline the data are the 200 real photos of ../shared/data (150 training, 30 validation, 20 test);
-online, tf_flowers' 3,670. Run: ``python benchmarks/transfer_learning.py`` (``CNNKIT_PROFILE``).
+online, tf_flowers' 3,670. Run: ``python benchmarks/transfer_learning.py`` (``CNNKIT_PROFILE``;
+``--photos N`` keeps the first N photos of each split, a quick check that it runs).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import time
 
@@ -177,12 +179,19 @@ def run_torch(splits, weights, fine_tune_epochs, seconds):
     return results
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--photos", type=int, help="keep the first N photos of each split (default: all)"
+    )
+    photos = parser.parse_args(argv).photos
     import keras  # noqa: F401  (imported first, so that seed_everything seeds TensorFlow too)
     import torch
 
     fine_tune_epochs = cnnkit.pick(quick=1, full=10)
     splits, info = cnnkit.data.load_tf_flowers()
+    if photos:
+        splits = tuple(split.take(photos) for split in splits)
     print(
         f"profile: {cnnkit.get_profile()}; tf_flowers: {info.splits['train'].num_examples:,} photos "
         f"(test {len(splits[0])}, validation {len(splits[1])}, training {len(splits[2])}); "
