@@ -4,6 +4,9 @@ Comparing with a fresh generation also shows that the output is deterministic: t
 were made by an earlier run.
 """
 
+import hashlib
+import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -29,14 +32,53 @@ def files_under(folder: Path) -> dict[str, bytes]:
     }
 
 
+# What the generation reads: the source folder, the course's nbgrader settings and this generator,
+# and the nbgrader that runs it. An assignment whose inputs and committed student version hash to a
+# value already seen in sync is not generated again (the output depends on nothing else); a fresh
+# clone has no record, so it generates everything, as CI does.
+GENERATOR = [REPO / "autograder" / name for name in ("generate.py", "nbgrader_config.py")]
+RECORD = REPO / ".cache" / "exercises-in-sync.json"
+
+
+def inputs_digest(name: str, solutions: Path = SOLUTIONS, exercises: Path = EXERCISES) -> str:
+    import nbgrader
+
+    digest = hashlib.sha256(f"nbgrader {nbgrader.__version__}\n".encode())
+    parts = [(path.parent, path) for path in GENERATOR]
+    parts += [
+        (folder, path)
+        for folder in (solutions, exercises)
+        for path in sorted((folder / name).rglob("*"))
+    ]
+    for base, path in parts:
+        if path.is_file() and ".ipynb_checkpoints" not in path.parts:
+            digest.update(
+                f"{base.name}/{path.relative_to(base)}".encode() + b"\0" + path.read_bytes() + b"\0"
+            )
+    return digest.hexdigest()
+
+
+def seen_in_sync() -> dict[str, str]:
+    try:
+        return json.loads(RECORD.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory):
-    """Every assignment generated afresh into a temporary folder, with a throwaway gradebook."""
+    """The assignments generated afresh into a temporary folder, with a throwaway gradebook; those
+    whose inputs and committed version were already found in sync are copied, not generated."""
     folder = tmp_path_factory.mktemp("release")
     db_url = f"sqlite:///{folder.parent / 'gradebook.db'}"
+    seen, digests, fresh = seen_in_sync(), {name: inputs_digest(name) for name in NAMES}, []
     for name in NAMES:
-        generate.generate(name, release_dir=folder, db_url=db_url)
-    return folder
+        if seen.get(name) == digests[name]:
+            shutil.copytree(EXERCISES / name, folder / name)
+        else:
+            generate.generate(name, release_dir=folder, db_url=db_url)
+            fresh.append(name)
+    return folder, digests, fresh
 
 
 def test_there_is_an_assignment():
@@ -44,12 +86,32 @@ def test_there_is_an_assignment():
 
 
 def test_exercises_are_in_sync_with_solutions(regenerated):
-    expected, committed = files_under(regenerated), files_under(EXERCISES)
+    folder, digests, fresh = regenerated
+    expected, committed = files_under(folder), files_under(EXERCISES)
     assert sorted(committed) == sorted(expected), "run `python -m autograder.generate`"
     stale = [name for name in expected if committed[name] != expected[name]]
     assert not stale, (
         f"exercises differ from solutions/ in {stale}: run `python -m autograder.generate`"
     )
+    if fresh:  # remember what was just found in sync
+        RECORD.parent.mkdir(parents=True, exist_ok=True)
+        RECORD.write_text(
+            json.dumps({**seen_in_sync(), **{n: digests[n] for n in fresh}}), encoding="utf-8"
+        )
+
+
+def test_a_changed_source_is_generated_again(tmp_path):
+    """The record of assignments found in sync is keyed by every input: one changed byte, a new key."""
+    name = NAMES[0]
+    for folder in ("solutions", "exercises"):
+        shutil.copytree(REPO / folder / name, tmp_path / folder / name)
+    copies = tmp_path / "solutions", tmp_path / "exercises"
+    assert inputs_digest(name, *copies) == inputs_digest(name)
+    for folder in copies:
+        notebook = next((folder / name).glob("*.ipynb"))
+        before = inputs_digest(name, *copies)
+        notebook.write_bytes(notebook.read_bytes() + b" ")
+        assert inputs_digest(name, *copies) != before
 
 
 @pytest.mark.parametrize("name", NAMES)
