@@ -45,17 +45,16 @@ collect_ignore_glob = ["tests/*.ipynb", ".venv/*", ".cache/*", "_build/*", "exer
 
 
 # `make test` runs the suite on two workers. The grading batches (the chapters' proofs, the hostile
-# corpus, the LMS round trip) and the solutions' notebooks run one after the other on one worker,
-# first: each keeps both cores busy by itself (two kernels of one thread, or one kernel with a thread
-# per core), so two at once only slow each other down (the chapter 4 proof: 353 s alone, 576 s
-# beside the hostile batch). Every other file is a unit of its own (its module fixtures run once, as
-# with `--dist loadfile`) and goes to the other worker.
+# corpus, the LMS round trip) run one after the other on one worker, first: each keeps both cores
+# busy by itself (two kernels of one thread), so two at once only slow each other down (the chapter 4
+# proof: 353 s alone, 576 s beside the hostile batch). That chain is the longest path of the suite;
+# every other file (each solution notebook under nbval too: one kernel, about one core) is a unit of
+# its own (its module fixtures run once, as with `--dist loadfile`) and goes to the other worker.
 # (A scheduler of our own, not `--dist loadgroup`: with pytest 9, xdist 3.8's groups are ignored.)
 ONE_AFTER_THE_OTHER = (
     "tests/test_grading_proofs.py",
     "tests/test_grading_hostile.py",
     "tests/test_lms_round_trip.py",
-    "solutions/",
 )
 
 
