@@ -43,19 +43,18 @@ book: $(STAMP)
 # Its last line gives the three phases' wall seconds: install (0 when .venv was already installed),
 # book, pytest.
 test: $(STAMP)
-	@start=$$(date +%s); \
+	@start=$$(date +%s); python tests/machine_cpu.py mark $(VENV)/.cpu-start; \
 	python tests/offline_data.py || exit 1; \
 	python tests/build_book.py --workers $(BOOK_WORKERS) --profile "$${CNNKIT_PROFILE:-quick}" || true; \
-	book=$$(date +%s); times > $(VENV)/.times-book; \
+	book=$$(date +%s); cpu_book=$$(python tests/machine_cpu.py since $(VENV)/.cpu-start); \
+	python tests/machine_cpu.py mark $(VENV)/.cpu-book; \
 	REQUIRE_BOOK_BUILD=1 python -m pytest -n $(WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=900 tests solutions; status=$$?; \
-	end=$$(date +%s); times > $(VENV)/.times-end; \
+	end=$$(date +%s); cpu_pytest=$$(python tests/machine_cpu.py since $(VENV)/.cpu-book); \
 	install=0; if [ $$(stat -c %Y $(INSTALL_SECONDS) 2>/dev/null || echo 0) -ge $(MAKE_START) ]; then \
 		install=$$(cat $(INSTALL_SECONDS)); fi; \
-	cpu_book=$$(python tests/cpu_times.py $(VENV)/.times-book); \
-	cpu_pytest=$$(( $$(python tests/cpu_times.py $(VENV)/.times-end) - cpu_book )); \
 	echo "make test: install $$install s, book $$((book - start)) s, pytest $$((end - book)) s (exit code $$status)"; \
-	echo "make test: CPU seconds of the phases' process trees: book $$cpu_book, pytest $$cpu_pytest (2 cores: at most 2 per wall second)"; \
+	echo "make test: the machine's CPU during the book: $$cpu_book; during pytest: $$cpu_pytest"; \
 	exit $$status
 
 # The developer's inner loop (a few minutes): every test but those marked slow (pytest -m slow:
