@@ -203,7 +203,7 @@ def test_keras_and_torch_keep_the_same_activations_where_both_are_visible(course
     [
         ("exercise2", 2),
         ("fashion_mnist_cnn", 32),
-        ("resnet34", 8),
+        ("resnet34", 2),  # exact at any batch size: 2 keeps the bfloat16 pass on a CPU short
         ("resnet50", 2),
         ("blocks", 4),
         ("specs", 4),
