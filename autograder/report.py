@@ -61,7 +61,8 @@ def csv_text(results: list[Result], autograded: dict[str, float]) -> str:
 STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
        color: #1d1d1d; line-height: 1.45; }
-pre { background: #f6f8fa; padding: .6rem .8rem; overflow-x: auto; border-radius: 4px; }
+pre { background: #f6f8fa; padding: .6rem .8rem; white-space: pre-wrap; overflow-wrap: anywhere;
+      border-radius: 4px; }
 .cell { margin: 1rem 0; }
 .verdict { padding: .4rem .8rem; border-left: 4px solid; margin: .3rem 0 1.2rem; }
 .passed { border-color: #2e7d32; background: #edf7ed; }
