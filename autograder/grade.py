@@ -13,7 +13,8 @@ stage reads that value; what happens is recorded as typed events (``autograder.e
 Output: ``OUT_DIR/grades.csv`` (one row per student: ``student_id, source_file, status,
 total_autograded, max_autograded``, one column per autograded cell, ``needs_manual_grading,
 notes``), ``feedback/<student>.html`` (for the student), ``notebooks/<student>.ipynb`` (as graded, for
-the instructor), ``results/`` and ``logs/``, and ``skipped.csv`` (files of other assignments).
+the instructor), ``results/`` and ``logs/``, ``skipped.csv`` (files of other assignments), and
+``similarity.html``/``.csv`` (pairs of students whose answers are alike: ``autograder.similarity``).
 ``--resume`` keeps unchanged earlier results; ``--shard K/N`` grades every N-th submission only (for
 N machines sharing OUT_DIR; a final ``--resume`` run writes the CSV). The exit code is 0 when the
 batch ran, whatever the submissions were; 2 for a usage error.
@@ -39,7 +40,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import assemble, events, intake, notes, report, sandbox
+from autograder import assemble, events, intake, notes, report, sandbox, similarity
 from autograder.assignment import ROOT, Assignment, assignments
 from autograder.judge import JudgeFailed, JudgeProcess
 from autograder.run import Box, CellRun, Isolation, Kernel, Limits, Stop, stop_reason
@@ -338,6 +339,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-output-mb", type=float, default=2, help="outputs kept per notebook (default 2 MB)"
     )
+    similarity.add_threshold_options(parser)
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"SUBMISSIONS_DIR {args.submissions} is not a folder")
@@ -457,6 +459,13 @@ def main(argv: list[str] | None = None) -> int:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows([("file", "why it was skipped"), *skipped])
     report.write_atomic(output / "skipped.csv", buffer.getvalue())
+    notebooks = {
+        s.student_id: intake.read(s.notebook, assignment, int(args.max_notebook_mb * 2**20))[0]
+        for s in submissions
+        if s.notebook
+    }
+    thresholds = {"code": args.similarity_code, "markdown": args.similarity_text}
+    similarity.batch_report(output, assignment, notebooks, thresholds)  # never changes a score
     graded = sum(r.status().startswith("graded") for r in results)
     print(
         f"{len(results)} submissions, {graded} graded, {len(results) - graded} partly or not graded "
