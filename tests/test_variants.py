@@ -207,14 +207,14 @@ def test_batch_of_variants(tmp_path, spec, monkeypatch):
     roster, values, a, b, c = pair(spec)
     submitted = tmp_path / "submissions"
     submitted.mkdir()
-    (tmp_path / "roster.csv").write_text("student_id\n" + "\n".join(roster) + "\n")
 
     def honest(student_values):
         return {gid: by_hand(proof.reference[gid], student_values) for gid in EXERCISE_1}
 
     notebooks = {s: proof.filled(honest(values[s])) for s in (a, b, c)}
     notebooks[b] = notebooks[a]  # B hands in A's notebook...
-    notebooks[f"{b}2"] = proof.filled(honest(values[b]))  # ...and B's honest work, under a new id
+    values[f"{b}2"] = values_of(f"{b}2", spec, [*roster, f"{b}2"])
+    notebooks[f"{b}2"] = proof.filled(honest(values[f"{b}2"]))  # a third honest student
     notebooks["zed"] = proof.filled(honest(spec.defaults))  # not in the roster: the default
     nb = nbformat.reads(notebooks[c], as_version=4)
     setup = next(
@@ -227,7 +227,6 @@ def test_batch_of_variants(tmp_path, spec, monkeypatch):
     output = tmp_path / "graded"
     roster_file = tmp_path / "roster.csv"
     roster_file.write_text("student_id\n" + "\n".join([*roster, f"{b}2"]) + "\n")
-    values[f"{b}2"] = values_of(f"{b}2", spec, [*roster, f"{b}2"])
     monkeypatch.setenv(variants.SECRET_ENV, SECRET)
     command = [sys.executable, "-m", "autograder.grade", str(submitted), "--assignment", NAME]
     command += ["--output", str(output), "--workers", "2", "--roster", str(roster_file)]
