@@ -48,13 +48,23 @@ def by_hand(answer: str, values: dict) -> str:
     return answer
 
 
-def test_the_declaration_gives_back_the_default_version(source, spec):
+WITH_VARIANTS = {  # assignment -> (its parameters, how many statement cells quote them)
+    NAME: (("FILTERS", "IMAGE", "BATCH"), 2),
+    "07_semantic_segmentation": (("IMAGE_SIZE", "CLASSES"), 1),
+}
+
+
+@pytest.mark.parametrize("name", WITH_VARIANTS)
+def test_the_declaration_gives_back_the_default_version(name):
     """The default variant renders the source's own set-up cell and statement, character for character."""
-    assert spec.names == ("FILTERS", "IMAGE", "BATCH") and set(spec.draws) == set(spec.names)
-    released = nbformat.read(REPO / "exercises" / NAME / f"{NAME}.ipynb", as_version=4)
+    source = nbformat.read(REPO / "solutions" / name / f"{name}.ipynb", as_version=4)
+    spec = variants.spec_of(source)
+    names, statements = WITH_VARIANTS[name]
+    assert spec.names == names and set(spec.draws) == set(spec.names)
+    released = nbformat.read(REPO / "exercises" / name / f"{name}.ipynb", as_version=4)
     for nb in (source, released):
         templated = [c for c in nb.cells if "variant_text" in c.metadata]
-        assert len(templated) == 2
+        assert len(templated) == statements
         for cell in templated:
             assert cell.metadata["variant_text"].format(**spec.defaults) == cell.source
         setup = next(
@@ -172,6 +182,41 @@ def run_exercise_1(values: dict, answers: dict[str, str]) -> dict[str, bool]:
             except AssertionError:
                 passed[cell.grade_id] = False
     return passed
+
+
+def test_fcn8s_fusion_shapes_follow_the_variant():
+    """Chapter 7, exercise 4 (a): each student's shapes pass their own tests and fail another's."""
+    name = "07_semantic_segmentation"
+    assignment = Assignment.load(name)
+    spec = variants.spec_of(nbformat.read(assignment.source_path, as_version=4))
+    tests = [
+        c.source
+        for c in assignment.cells
+        if c.grade_id in ("fusion_shapes_visible", "fusion_shapes_hidden")
+    ]
+    reference = Proof(name).reference["fusion_shapes"]
+    roster = {f"s{i}" for i in range(12)}
+    drawn = [
+        variants.for_student(spec, name, s, roster, SECRET.encode()).values for s in sorted(roster)
+    ]
+    assert len({repr(v) for v in drawn}) >= 8
+
+    def passes(values, answer):
+        namespace = {}
+        exec(spec.setup_source(values) + "\n" + answer, namespace)  # noqa: S102
+        for test in tests:
+            try:
+                exec(test, dict(namespace))  # noqa: S102
+            except AssertionError:
+                return False
+        return True
+
+    for values in [spec.defaults, *drawn]:
+        honest = by_hand(reference, values)
+        assert passes(values, honest) and passes(values, reference)
+        assert str(values["CLASSES"]) in honest and "CLASSES" not in honest
+    a, b = next((x, y) for x in drawn for y in drawn if x != y)
+    assert not passes(b, by_hand(reference, a))
 
 
 def pair(spec):
