@@ -51,6 +51,7 @@ def by_hand(answer: str, values: dict) -> str:
 WITH_VARIANTS = {  # assignment -> (its parameters, how many statement cells quote them)
     NAME: (("FILTERS", "IMAGE", "BATCH"), 2),
     "07_semantic_segmentation": (("IMAGE_SIZE", "CLASSES"), 1),
+    "01_visual_cortex": (("UNITS", "SIDE", "FILTERS", "KERNEL"), 1),  # the hand-graded answer
 }
 
 
