@@ -216,6 +216,9 @@ def _grade(job: dict, settings: Settings, result: events.Result) -> None:
             cell.source = variant["setup"]
     if variant.get("note"):
         result.notes.append(variant["note"])
+    owner = variants.released_to(notebook)
+    if variant.get("id") not in (None, variants.DEFAULT) and owner and owner != result.student_id:
+        result.notes.append(f"this notebook was released to {owner}")  # a lead, not a score
     job_dir = settings.work / "jobs" / str(job["index"])
     try:
         execution = execute(plan, settings, job_dir, result, variant.get("setup", ""))

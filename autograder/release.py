@@ -84,6 +84,7 @@ def release_per_student(
         for cell in nb.cells:  # the rules of the draw are the instructor's
             cell.metadata.pop("variant", None)
             cell.metadata.pop("variant_text", None)
+        nb.metadata[variants.RELEASED_KEY] = {"assignment": name, "released_to": student_id}
         nbformat.validate(nb)
         path = folder / f"{student_id}.ipynb"
         nbformat.write(nb, path)

@@ -36,6 +36,14 @@ from pathlib import Path
 SETUP_ID = "variant_setup"
 SECRET_ENV, SECRET_FILE_ENV = "CNNKIT_COURSE_SECRET", "CNNKIT_COURSE_SECRET_FILE"
 DEFAULT = "default"
+RELEASED_KEY = "course_release"  # notebook metadata: whom release --roster wrote it for
+
+
+def released_to(nb) -> str:
+    """The student a notebook was released to (``release --roster``), or ""."""
+    meta = nb.get("metadata", {}).get(RELEASED_KEY)
+    value = meta.get("released_to") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) else ""
 
 
 class SecretMissing(RuntimeError):

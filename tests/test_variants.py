@@ -156,6 +156,7 @@ def test_release_with_a_roster_fills_in_each_students_numbers(tmp_path, spec):
         assert f"mini-batch of {values['BATCH']} images" in text
         assert not re.search(r"\{(FILTERS|IMAGE|BATCH)", text)  # no placeholder left
         assert not any("variant" in c.metadata or "variant_text" in c.metadata for c in nb.cells)
+        assert variants.released_to(nb) == student
         assert "raise NotImplementedError()" in text  # still the student version
 
 
@@ -258,7 +259,9 @@ def test_batch_of_variants(tmp_path, spec, monkeypatch):
         return {gid: by_hand(proof.reference[gid], student_values) for gid in EXERCISE_1}
 
     notebooks = {s: proof.filled(honest(values[s])) for s in (a, b, c)}
-    notebooks[b] = notebooks[a]  # B hands in A's notebook...
+    released = nbformat.reads(notebooks[a], as_version=4)
+    released.metadata[variants.RELEASED_KEY] = {"assignment": NAME, "released_to": a}
+    notebooks[a] = notebooks[b] = nbformat.writes(released)  # B hands in A's notebook...
     values[f"{b}2"] = values_of(f"{b}2", spec, [*roster, f"{b}2"])
     notebooks[f"{b}2"] = proof.filled(honest(values[f"{b}2"]))  # a third honest student
     notebooks["zed"] = proof.filled(honest(spec.defaults))  # not in the roster: the default
@@ -298,6 +301,7 @@ def test_batch_of_variants(tmp_path, spec, monkeypatch):
     lost = {gid for gid in Assignment.load(NAME).autograded if float(rows[b][gid]) == 0}
     assert lost == expected_lost and HIDDEN_1 <= lost, (lost, expected_lost)
     assert rows["zed"]["variant"] == "default" and "not in the roster" in rows["zed"]["notes"]
+    assert f"released to {a}" in rows[b]["notes"] and "released to" not in rows[a]["notes"]
     assert rows[a]["variant"] != rows[b]["variant"] and re.fullmatch(
         r"[0-9a-f]{12}", rows[a]["variant"]
     )
