@@ -245,6 +245,7 @@ def test_exercise_1_follows_the_variant(spec):
     assert HIDDEN_1 <= failed <= EXERCISE_1_TESTS
 
 
+@pytest.mark.slow
 def test_batch_of_variants(tmp_path, spec, monkeypatch):
     """One batch, graded with the roster: 3 honest students full, B handing in A's notebook loses
     exactly the cells its numbers fail, an unknown student graded on the default variant (the
