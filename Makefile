@@ -80,9 +80,11 @@ $(STAMP): requirements.txt pyproject.toml
 exercises: $(STAMP)
 	python -m autograder.generate
 
-# One zip per assignment of the student notebooks, what an instructor uploads: release/NAME.zip
+# One zip per assignment of the student notebooks, what an instructor uploads: release/NAME.zip.
+# With ROSTER=roster.csv (and the course secret set, see the README), one notebook per student with
+# their own numbers: release/NAME/<student_id>.ipynb, all of them in release/NAME.zip.
 release: exercises
-	python -m autograder.release --output release
+	python -m autograder.release --output release $(if $(ROSTER),--roster $(ROSTER))
 
 # Write the repository URL of _config.yml into the first cell of every notebook (tagged remove-cell:
 # in the notebooks, not on the book's pages).

@@ -12,8 +12,11 @@ stage reads that value; what happens is recorded as typed events (``autograder.e
 
 Output: ``OUT_DIR/grades.csv`` (one row per student: ``student_id, source_file, status,
 total_autograded, max_autograded``, one column per autograded cell, ``needs_manual_grading,
-notes``), ``feedback/<student>.html`` (for the student), ``notebooks/<student>.ipynb`` (as graded, for
-the instructor), ``results/`` and ``logs/``, and ``skipped.csv`` (files of other assignments).
+notes, variant``), ``feedback/<student>.html`` (for the student), ``notebooks/<student>.ipynb`` (as graded, for
+the instructor), ``results/`` and ``logs/``, ``skipped.csv`` (files of other assignments), and
+``similarity.html``/``.csv`` (pairs of students whose answers are alike: ``autograder.similarity``).
+``--roster`` (the one the assignment was released with, and the course secret) grades each student
+on their own variant (``autograder.variants``; the CSV's last column, ``variant``, names it).
 ``--resume`` keeps unchanged earlier results; ``--shard K/N`` grades every N-th submission only (for
 N machines sharing OUT_DIR; a final ``--resume`` run writes the CSV). The exit code is 0 when the
 batch ran, whatever the submissions were; 2 for a usage error.
@@ -39,7 +42,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import assemble, events, intake, notes, report, sandbox
+from autograder import assemble, events, intake, notes, report, sandbox, similarity, variants
 from autograder.assignment import ROOT, Assignment, assignments
 from autograder.judge import JudgeFailed, JudgeProcess
 from autograder.run import Box, CellRun, Isolation, Kernel, Limits, Stop, stop_reason
@@ -76,6 +79,7 @@ def fingerprint(job: dict, settings: Settings, version: str) -> str:
         job["student_id"],
         job["source_file"],
         job.get("problem") or "",
+        json.dumps(job.get("variant"), sort_keys=True),
         settings.assignment.digest,
         repr(settings.limits),
         settings.isolation.mode,
@@ -105,9 +109,16 @@ class Execution:
 
 
 def execute(
-    plan: assemble.Plan, settings: Settings, job_dir: Path, result: events.Result
+    plan: assemble.Plan,
+    settings: Settings,
+    job_dir: Path,
+    result: events.Result,
+    variant_code: str = "",
 ) -> Execution:
-    """Stages 3 and 4: the kernel runs the student's cells, the judge the tests, in plan order."""
+    """Stages 3 and 4: the kernel runs the student's cells, the judge the tests, in plan order.
+
+    ``variant_code``: the student's own numbers (``autograder.variants``), run first in the judge,
+    so that the tests use the judge's copy of them, never the kernel's."""
     limits, assignment = settings.limits, settings.assignment
     kernel = Kernel(Box(job_dir, job_dir / "k", limits, settings.isolation), limits)
     judge = JudgeProcess(Box(job_dir, job_dir / "j", limits, settings.isolation), limits)
@@ -122,7 +133,12 @@ def execute(
     try:
         kernel.start()
         judge.start()
-        judge.connect(assignment.judge_setup(plan.kernel_code()), deadline)
+        setup = assignment.judge_setup(plan.kernel_code())
+        if (
+            variant_code
+        ):  # issue 25: the judge knows the student's variant (a judge cell of its own)
+            setup["helpers"].insert(0, {"label": "variant", "code": variant_code})
+        judge.connect(setup, deadline)
         mark("judge started (it runs its helpers and checks the source meanwhile)")
         try:
             kernel.wait_ready(deadline)
@@ -194,9 +210,18 @@ def _grade(job: dict, settings: Settings, result: events.Result) -> None:
     plan = assemble.plan(notebook, assignment)
     result.events += plan.events
     result.notes = notes.screen(plan.students_own_code())
+    variant = job.get("variant") or {}
+    for cell in plan.cells:  # the kernel too gets the student's own numbers, not what they typed
+        if cell.grade_id == variants.SETUP_ID and variant.get("setup"):
+            cell.source = variant["setup"]
+    if variant.get("note"):
+        result.notes.append(variant["note"])
+    owner = variants.released_to(notebook)
+    if variant.get("id") not in (None, variants.DEFAULT) and owner and owner != result.student_id:
+        result.notes.append(f"this notebook was released to {owner}")  # a lead, not a score
     job_dir = settings.work / "jobs" / str(job["index"])
     try:
-        execution = execute(plan, settings, job_dir, result)
+        execution = execute(plan, settings, job_dir, result, variant.get("setup", ""))
     except JudgeFailed as error:
         result.events, result.verdicts = (
             [events.CouldNotGrade(f"grader error ({error})", retry=True)],
@@ -338,6 +363,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--max-output-mb", type=float, default=2, help="outputs kept per notebook (default 2 MB)"
     )
+    parser.add_argument(
+        "--roster",
+        type=Path,
+        help="the roster the assignment was released with: grade each student on their variant",
+    )
+    similarity.add_threshold_options(parser)
     args = parser.parse_args(argv)
     if not args.submissions.is_dir():
         parser.error(f"SUBMISSIONS_DIR {args.submissions} is not a folder")
@@ -347,6 +378,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.loaded = Assignment.load(args.assignment)
     except ValueError as error:
         parser.error(f"--assignment: {error}")
+    args.secret, args.roster_ids = b"", None
+    if args.roster:
+        try:
+            args.secret = variants.course_secret()
+            args.roster_ids = set(variants.read_roster(args.roster))
+        except (variants.SecretMissing, OSError, ValueError) as error:
+            parser.error(f"--roster: {error}")
     if args.workers < 1 or args.timeout <= 0 or args.cell_timeout <= 0 or args.memory <= 0:
         parser.error("--workers, --timeout, --cell-timeout and --memory must be positive")
     if args.output.resolve().is_relative_to(args.submissions.resolve()):
@@ -420,14 +458,24 @@ def main(argv: list[str] | None = None) -> int:
             assignment, limits, isolation, work_root, output, int(args.max_notebook_mb * 2**20)
         )
         version = grader_version()
-        jobs, kept = [], 0
+        spec = variants.spec_of(nbformat.read(assignment.source_path, as_version=4))
+        jobs, kept, variant_ids = [], 0, {}
         for index, submission in enumerate(submissions):
+            variant = variants.for_student(
+                spec, assignment.name, submission.student_id, args.roster_ids, args.secret
+            )
+            variant_ids[submission.student_id] = variant.id
             job = {
                 "index": index,
                 "student_id": submission.student_id,
                 "source_file": submission.source_file,
                 "notebook": str(submission.notebook) if submission.notebook else None,
                 "problem": submission.problem,
+                "variant": {
+                    "id": variant.id,
+                    "setup": spec.setup_source(variant.values) if spec else "",
+                    "note": variant.note,
+                },
             }
             job["fingerprint"] = fingerprint(job, settings, version)
             if args.shard and index % args.shard[1] != args.shard[0] - 1:
@@ -452,11 +500,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"shard {args.shard[0]}/{args.shard[1]} done; write the CSV with --resume")
         return 0
     results = [load(output, s.student_id, s.source_file) for s in submissions]
-    report.write_atomic(output / "grades.csv", report.csv_text(results, assignment.autograded))
+    report.write_atomic(
+        output / "grades.csv", report.csv_text(results, assignment.autograded, variant_ids)
+    )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerows([("file", "why it was skipped"), *skipped])
     report.write_atomic(output / "skipped.csv", buffer.getvalue())
+    notebooks = {
+        s.student_id: intake.read(s.notebook, assignment, int(args.max_notebook_mb * 2**20))[0]
+        for s in submissions
+        if s.notebook
+    }
+    thresholds = {"code": args.similarity_code, "markdown": args.similarity_text}
+    try:  # a lead for a person: it never changes a score, and its failure never fails the batch
+        similarity.batch_report(output, assignment, notebooks, thresholds)
+    except Exception as error:  # noqa: BLE001
+        print(f"WARNING: no similarity report ({type(error).__name__}: {error})"[:300])
     graded = sum(r.status().startswith("graded") for r in results)
     print(
         f"{len(results)} submissions, {graded} graded, {len(results) - graded} partly or not graded "

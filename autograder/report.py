@@ -20,7 +20,7 @@ import nbformat
 from autograder.events import Result
 
 FIXED_COLUMNS = ["student_id", "source_file", "status", "total_autograded", "max_autograded"]
-TRAILING_COLUMNS = ["needs_manual_grading", "notes"]
+TRAILING_COLUMNS = ["needs_manual_grading", "notes", "variant"]
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -30,8 +30,13 @@ def write_atomic(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def csv_text(results: list[Result], autograded: dict[str, float]) -> str:
-    """One row per student, sorted by id; a column per autograded cell, in notebook order."""
+def csv_text(
+    results: list[Result], autograded: dict[str, float], variant_ids: dict[str, str] | None = None
+) -> str:
+    """One row per student, sorted by id; a column per autograded cell, in notebook order.
+
+    The last column, ``variant``, names the variant each student was graded on (``default`` when
+    the assignment was released without a roster; see autograder.variants)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(
         buffer, fieldnames=FIXED_COLUMNS + list(autograded) + TRAILING_COLUMNS, lineterminator="\n"
@@ -51,6 +56,7 @@ def csv_text(results: list[Result], autograded: dict[str, float]) -> str:
                 **{gid: f"{score:g}" for gid, score in scores.items()},
                 "needs_manual_grading": ";".join(result.needs_manual_grading),
                 "notes": "; ".join(result.notes),
+                "variant": (variant_ids or {}).get(result.student_id, "default"),
             }
         )
     return buffer.getvalue()

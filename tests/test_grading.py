@@ -104,7 +104,11 @@ def rows(batch):
 @pytest.mark.slow
 def test_columns_are_stable(batch):
     header = list(batch[0][0])
-    assert header == report.FIXED_COLUMNS + AUTOGRADED + ["needs_manual_grading", "notes"]
+    assert header == report.FIXED_COLUMNS + AUTOGRADED + [
+        "needs_manual_grading",
+        "notes",
+        "variant",
+    ]
 
 
 @pytest.mark.slow

@@ -28,6 +28,8 @@ ALLOWED_CELL_METADATA = {
     "deletable",
     "trusted",
     "grading",
+    "variant",  # autograder.variants: how a student's numbers are drawn, and the statement's template
+    "variant_text",
 }
 ALLOWED_NOTEBOOK_METADATA = {"kernelspec", "language_info", "nbgrader", "mystnb", "jupytext"}
 FIGURE_CALL = re.compile(r"\bplt\.show\(\)")

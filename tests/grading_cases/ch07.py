@@ -99,7 +99,11 @@ SUBMISSIONS = {
                 ("iou = np.full(len(confusion), np.nan)", "iou = np.zeros(len(confusion))"),
             ),
             "fusion_shapes": variant(
-                "fusion_shapes", ('"fused_8": (11, 28, 28)', '"fused_8": (11, 56, 56)')
+                "fusion_shapes",
+                (
+                    '"fused_8": (CLASSES, height // 8, width // 8)',
+                    '"fused_8": (CLASSES, height // 4, width // 4)',
+                ),
             ),
             "fcn8s_head": variant(  # FCN-16s: the stride-8 map is never added
                 "fcn8s_head",
