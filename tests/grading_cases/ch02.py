@@ -104,9 +104,10 @@ def shift_right(images, pixels):
 """
 
 AGREEMENT_WRONG_WAY = """
-def agreement(layer, images, pixels, cells=0):
-    before = np.asarray(layer(images))
-    after = np.asarray(layer(shift_right(images, pixels)))
+def agreement(before, after, cells=0):
+    before, after = np.asarray(before), np.asarray(after)
+    if before.shape != after.shape:
+        raise ValueError(f"shapes {before.shape} and {after.shape}")
     width = before.shape[2]
     if not 0 <= cells < width:
         raise ValueError(f"cells must be below {width}, got {cells}")
