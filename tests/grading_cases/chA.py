@@ -7,7 +7,8 @@ loss cells accept the formula computed with the student's own ``gram_matrix`` as
 correct one, so a wrong Gram matrix costs the Gram matrix's points only.
 
 Tricks must score no more than honest work: answers that only reproduce the visible worked
-examples (3 points of the 15 of exercises 1-3, Adam's step being the reference's); with the grader whose tests run in a judge process apart from the kernel (it
+examples (3 points of the 15 of exercises 1-3, Adam's step being the reference's); with the
+grader whose tests run in a judge process apart from the kernel (it
 enforces the cells' ``grading.forbid`` metadata; the tricks are left out where it is absent), the
 Gram matrix imported from ``cnnkit.style`` and the total variation delegated to
 ``tf.image.total_variation`` (0 points: the honest style loss reaches the imported Gram matrix, so
