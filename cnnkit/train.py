@@ -9,6 +9,8 @@ Importing this module imports PyTorch.
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from tqdm.auto import tqdm
 
@@ -22,6 +24,14 @@ def _check_loader(name, loader):
         raise TypeError(
             f"{name} must be an iterable of (inputs, targets) batches, got {type(loader).__name__}"
         )
+
+
+def _watched() -> bool:
+    """True where someone sees a progress bar: a notebook, or a terminal (not a file or a CI log)."""
+    if "ipykernel" in sys.modules:
+        return True
+    stream = sys.stderr
+    return stream is not None and hasattr(stream, "isatty") and stream.isatty()
 
 
 def _on(device, inputs) -> tuple:
@@ -88,7 +98,8 @@ def fit(
     any iterable); ``inputs`` may be a tuple of tensors, passed to the model as its arguments.
     Accuracy is measured when the targets are class labels (per pixel for masks, see
     ``evaluate``); other tasks get the loss only. The progress bar shows the running loss and
-    accuracy; pass ``progress=False`` for silent runs (tests, benchmarks). A learning-rate
+    accuracy, in a notebook or a terminal only: written to a file or a CI log, ``fit`` prints one
+    line per epoch and no bar. Pass ``progress=False`` for silent runs (tests). A learning-rate
     ``scheduler`` (e.g. ``OneCycleLR``) steps after every batch.
     """
     num_epochs = positive_int(num_epochs, "num_epochs")
@@ -101,7 +112,10 @@ def fit(
         model.train()
         total_loss, correct, count, labels = 0.0, 0, 0, 0
         batches = tqdm(
-            train_loader, desc=f"epoch {epoch + 1}/{num_epochs}", disable=not progress, leave=False
+            train_loader,
+            desc=f"epoch {epoch + 1}/{num_epochs}",
+            disable=not (progress and _watched()),
+            leave=False,
         )
         for inputs, targets in batches:
             targets = targets.to(device)

@@ -1,5 +1,8 @@
 """cnnkit.train: the PyTorch training loop (its history is drawn by cnnkit.plot.learning_curves)."""
 
+import io
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -95,3 +98,22 @@ def test_a_scheduler_steps_after_every_batch():
               scheduler=scheduler, progress=False)  # fmt: skip
     assert scheduler.last_epoch == 4  # 2 epochs of 2 batches of 32
     assert optimizer.param_groups[0]["lr"] == pytest.approx(1 / 5)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_the_progress_bar_shows_only_where_someone_watches(monkeypatch, capsys, terminal):
+    """A log file gets one line per epoch and no carriage returns; a terminal gets the bar too."""
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)  # not in a notebook
+    stderr = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    model = nn.Linear(2, 2)
+    train.fit(model, blobs(), num_epochs=2, loss_fn=nn.CrossEntropyLoss(),
+              optimizer=torch.optim.SGD(model.parameters(), lr=0.1))  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/2", "epoch 2/2"]
+    assert ("\r" in stderr.getvalue()) == terminal, repr(stderr.getvalue()[:200])

@@ -25,8 +25,13 @@ POINTS = {
     "depthwise_visible": 1,
     "depthwise_hidden": 1,
     "depthwise_error_hidden": 1,
+    "shift_right_visible": 1,
+    "shift_right_hidden": 1,
+    "agreement_visible": 1,
+    "agreement_hidden": 1,
+    "pooled_cells_hidden": 1,
 }
-TOTAL = 22
+TOTAL = 27
 MANUAL = "pooling_vs_strided_conv_answer"
 CONV2D_CELLS = [gid for gid in POINTS if gid.startswith("conv2d_")]
 
@@ -93,6 +98,23 @@ def depthwise_max_pool(inputs, pool_size):
     return x.reshape(batch, height, width, channels // pool_size, pool_size).max(axis=-1)
 """
 
+SHIFT_WRAPS_AROUND = """
+def shift_right(images, pixels):
+    return np.roll(images, pixels, axis=2)  # the last columns come back on the left
+"""
+
+AGREEMENT_WRONG_WAY = """
+def agreement(before, after, cells=0):
+    before, after = np.asarray(before), np.asarray(after)
+    if before.shape != after.shape:
+        raise ValueError(f"shapes {before.shape} and {after.shape}")
+    width = before.shape[2]
+    if not 0 <= cells < width:
+        raise ValueError(f"cells must be below {width}, got {cells}")
+    same = np.isclose(after[:, :, : width - cells], before[:, :, cells:], rtol=0, atol=1e-6)
+    return float(same.mean())  # compares the maps moved left, not right
+"""
+
 AVG_POOL_REFERENCE = REFERENCE["pooling"][REFERENCE["pooling"].index("def avg_pool2d(") :]
 
 # student -> (answers that differ from the reference, the cells that must score 0)
@@ -149,9 +171,15 @@ SUBMISSIONS = {
                     "return z if bias is None else z + np.asarray(bias, dtype=np.float64)",
                     "return z",
                 ),
-            )
+            ),
+            "shift_right": SHIFT_WRAPS_AROUND,
         },
-        {"conv2d_same_stride_bias_visible", "conv2d_bias_hidden"},
+        {
+            "conv2d_same_stride_bias_visible",
+            "conv2d_bias_hidden",
+            "shift_right_visible",
+            "shift_right_hidden",
+        },
     ),
     "nostride": (
         {
@@ -161,16 +189,31 @@ SUBMISSIONS = {
                     "s_h, s_w = (stride, stride) if np.ndim(stride) == 0 else stride",
                     "s_h, s_w = 1, 1",
                 ),
-            )
+            ),
+            "agreement": AGREEMENT_WRONG_WAY,
         },
         {
             "conv2d_same_stride_bias_visible",
             "conv2d_shapes_hidden",
             "conv2d_stride_hidden",
             "conv2d_same_padding_hidden",
+            "agreement_visible",
+            "agreement_hidden",
         },
     ),
-    "sixloops": ({"conv2d": CONV2D_SIX_LOOPS}, {"conv2d_speed_hidden"}),
+    "sixloops": (  # and pooled_cells rounding a 1-pixel shift down to 0 cells
+        {
+            "conv2d": CONV2D_SIX_LOOPS,
+            "pooled_cells": variant(
+                "pooled_cells",
+                (
+                    "return pixels // pool_size if pixels % pool_size == 0 else None",
+                    "return pixels // pool_size",
+                ),
+            ),
+        },
+        {"conv2d_speed_hidden", "pooled_cells_hidden"},
+    ),
     # Tricks (issue 10): none scores more than the work really done.
     "helper": (  # the test helper of the locked cell, reached without writing `tf.`; SciPy's pooling
         {

@@ -6,8 +6,9 @@ different exercises share a submission, since each exercise is graded by its own
 loss cells accept the formula computed with the student's own ``gram_matrix`` as well as with the
 correct one, so a wrong Gram matrix costs the Gram matrix's points only.
 
-Tricks must score no more than honest work: answers that only reproduce the visible worked examples
-(3 points of 15); with the grader whose tests run in a judge process apart from the kernel (it
+Tricks must score no more than honest work: answers that only reproduce the visible worked
+examples (3 points of the 15 of exercises 1-3, Adam's step being the reference's); with the
+grader whose tests run in a judge process apart from the kernel (it
 enforces the cells' ``grading.forbid`` metadata; the tricks are left out where it is absent), the
 Gram matrix imported from ``cnnkit.style`` and the total variation delegated to
 ``tf.image.total_variation`` (0 points: the honest style loss reaches the imported Gram matrix, so
@@ -33,13 +34,18 @@ POINTS = {
     "tv_visible": 1,
     "tv_hidden": 2,
     "tv_nchw_hidden": 1,
+    "adam_visible": 1,
+    "adam_hidden": 2,
+    "adam_loss_falls_hidden": 1,
 }
-TOTAL = 15
+TOTAL = 19
 MANUAL = "gram_keeps_answer"
 TIMEOUT = 1200
 GRAM_VALUES = {"gram_visible", "gram_nhwc_hidden", "gram_nchw_hidden"}
 STYLE_VALUES = {"style_visible", "style_layers_hidden", "style_nchw_hidden"}
 TV_VALUES = {"tv_visible", "tv_hidden", "tv_nchw_hidden"}
+ADAM_STEPS = {"adam_visible", "adam_hidden"}  # the pixels after each step, compared with PyTorch's
+ADAM_VALUES = ADAM_STEPS | {"adam_loss_falls_hidden"}
 
 variant = Assignment(ASSIGNMENT).variant
 GRAM_RETURN = "return flat.transpose(0, 2, 1) @ flat / (height * width)"
@@ -54,6 +60,10 @@ STYLE_CHECK = """    if not len(features) == len(targets) == len(weights):
 """
 VERTICAL = "vertical = np.abs(x[:, 1:] - x[:, :-1]).sum()"
 HORIZONTAL = "horizontal = np.abs(x[:, :, 1:] - x[:, :, :-1]).sum()"
+ADAM_STEP = (
+    "step = learning_rate * (m / (1 - beta_1**t)) / (np.sqrt(v / (1 - beta_2**t)) + epsilon)"
+)
+ADAM_CLIP = "return np.clip(x - step, 0.0, 1.0), "
 
 VISIBLE_ONLY = {
     "gram_matrix": """
@@ -98,8 +108,11 @@ SUBMISSIONS = {
                 "total_variation_loss",
                 ("/ x.size", "/ (x.size // x.shape[-1])"),  # per pixel
             ),
+            "adam_step": variant(  # no bias correction: the first steps are 3 times too long
+                "adam_step", (ADAM_STEP, "step = learning_rate * m / (np.sqrt(v) + epsilon)")
+            ),
         },
-        GRAM_VALUES | TV_VALUES,
+        GRAM_VALUES | TV_VALUES | ADAM_STEPS,
     ),
     "channels": (
         {
@@ -142,8 +155,9 @@ SUBMISSIONS = {
         {
             "style_loss": variant("style_loss", (STYLE_TERM, "total += np.mean(difference**2)")),
             "total_variation_loss": variant("total_variation_loss", (VERTICAL, "vertical = 0.0")),
+            "adam_step": variant("adam_step", (ADAM_CLIP, "return x - step, ")),  # no clipping
         },
-        STYLE_VALUES | TV_VALUES,
+        STYLE_VALUES | TV_VALUES | ADAM_VALUES,
     ),
     "layouts": (
         {
@@ -154,10 +168,16 @@ SUBMISSIONS = {
         },
         {"style_nchw_hidden", "tv_nchw_hidden"},
     ),
-    "visible_only": (VISIBLE_ONLY, set(POINTS) - {"gram_visible", "style_visible", "tv_visible"}),
+    "visible_only": (  # Adam's step is the reference's here
+        VISIBLE_ONLY,
+        set(POINTS) - {"gram_visible", "style_visible", "tv_visible"} - ADAM_VALUES,
+    ),
 }
 if (REPO / "autograder" / "judge.py").exists():  # the grader whose tests run apart from the kernel
-    SUBMISSIONS["frameworks"] = (FRAMEWORKS, set(POINTS))  # grading.forbid: every cell scores 0
+    SUBMISSIONS["frameworks"] = (  # grading.forbid: every cell of exercises 1-3 scores 0
+        FRAMEWORKS,
+        set(POINTS) - ADAM_VALUES,
+    )
     SUBMISSIONS["rebind"] = (  # an unnormalized Gram matrix, and a test helper that never fails
         {
             "gram_matrix": SUBMISSIONS["unnormalized"][0]["gram_matrix"]
