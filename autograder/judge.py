@@ -33,7 +33,8 @@ import time
 import traceback
 from pathlib import Path
 
-from autograder.run import STARTUP_TIMEOUT, Stop, home_of, process_env
+from autograder.room import CleanRoom
+from autograder.run import STARTUP_TIMEOUT, Box, Stop, home_of, process_env
 from cnnkit import grading
 from cnnkit.grading import NotPlainData, StudentCodeError, recv_frame, send_frame
 
@@ -43,14 +44,6 @@ JUDGE_SLACK = 60  # seconds a test may spend in the judge itself, beyond the cel
 
 class KernelStopped(BaseException):
     """The student's kernel is gone: the test cannot go on (not catchable by ``except Exception``)."""
-
-
-class Blocked(BaseException):
-    """The student's code ran a forbidden package, or removed the recorder that watches for it."""
-
-    def __init__(self, reason: dict):
-        super().__init__(reason)
-        self.reason = reason
 
 
 # --- the judge's side ---------------------------------------------------------------------------
@@ -112,14 +105,19 @@ def _student_error(name: str, reply: dict) -> BaseException:
 class Student:
     """The student's notebook as the tests see it: one request at a time over the grader's channel."""
 
-    def __init__(self, sock: socket.socket, forbid: dict[str, list[str]]):
-        self.sock, self.forbid = sock, forbid
+    def __init__(self, sock: socket.socket, rooms: dict[str, str] | None = None):
+        self.sock = sock
+        self.rooms = rooms or {}  # graded name -> the clean room that runs it
         self.limits: list[float] = []  # deadlines of the enclosing time_limit blocks
         self.active = False  # lookups are refused while the judge cells run
 
     def request(self, message: dict) -> dict:
-        """Send one request (a small header for the grader, the body for the kernel); the reply."""
+        """Send one request (a small header for the grader, the body for the kernel or the clean
+        room that holds the name); the reply."""
         header = {"op": message["op"]}
+        room = self.rooms.get(message.get("name"))
+        if room is not None:
+            header["room"] = room
         if self.limits:
             header["timeout"] = max(0.0, min(self.limits) - time.monotonic())
         head = json.dumps(header).encode()
@@ -150,9 +148,7 @@ class Student:
 
     def call(self, name: str, args, kwargs):
         arguments = [_prepare(list(args)), _prepare(dict(kwargs))]
-        reply = self.request(
-            {"op": "call", "name": name, "args": arguments, "forbid": self.forbid.get(name, [])}
-        )
+        reply = self.request({"op": "call", "name": name, "args": arguments})
         return self._result(name, reply)
 
     def probe(self, target, function, args, kwargs):
@@ -171,11 +167,6 @@ class Student:
 
     def _result(self, name: str, reply: dict):
         kind = reply.get("kind")
-        ran = reply.get("ran") or []
-        if ran:
-            raise Blocked({"kind": "ran", "name": name, "modules": [str(m) for m in ran][:5]})
-        if reply.get("recorder_removed"):
-            raise Blocked({"kind": "recorder", "name": name})
         if kind == "returned":
             return reply.get("value")
         if kind == "raised":
@@ -256,21 +247,55 @@ def _reason(error: BaseException, filename: str, hidden_lines: set[int]) -> dict
     return {"kind": "error", "type": type(error).__name__, "message": message, "hidden": hidden}
 
 
+def plan_rooms(setup: dict) -> tuple[dict[str, str], dict[str, dict], list[str]]:
+    """The clean rooms of a submission: names graded under the same ``grading.forbid`` rule share
+    one, which runs the student's cells they reach with the rule's packages absent.
+
+    Returns (room of each graded name, each room's forbid list and cells, notes for the instructor:
+    what the static reach analysis finds; it no longer decides a score).
+    """
+    from autograder import reach
+
+    cells = [tuple(cell) for cell in setup["student_cells"]]
+    program = reach.Program(cells)
+    helpers = set(setup["helper_names"]) - set(program.definitions)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    notes = []
+    for name, modules in sorted(setup["forbid"].items()):
+        groups.setdefault(tuple(sorted(set(modules))), []).append(name)
+        found = reach.check(program, name, modules, helpers)
+        if found:
+            notes.append(found.sentence())
+    names, rooms = {}, {}
+    for number, (modules, graded) in enumerate(sorted(groups.items())):
+        key = f"room{number}"
+        needed = reach.cells_needed(program, graded)
+        rooms[key] = {
+            "forbid": list(modules),
+            "cells": [
+                [label, _python_or_blank(source)] for label, source in cells if label in needed
+            ],
+        }
+        names.update(dict.fromkeys(graded, key))
+    return names, rooms, sorted(set(notes))
+
+
+def _python_or_blank(source: str) -> str:
+    from autograder.reach import python_source
+
+    try:
+        return python_source(source)
+    except Exception:  # noqa: BLE001 - it does not run in the kernel either
+        return source
+
+
 class Judge:
     def __init__(self, sock: socket.socket, setup: dict):
-        from autograder import reach
-
         self.sock = sock
-        self.student = Student(sock, {k: list(v) for k, v in setup["forbid"].items()})
+        names, self.rooms, self.notes = plan_rooms(setup)
+        self.student = Student(sock, names)
         self.namespace = Namespace(self.student)
         grading._judge = self.student
-        program = reach.Program([tuple(cell) for cell in setup["student_cells"]])
-        helpers = set(setup["helper_names"]) - set(program.definitions)
-        self.findings = {}
-        for name, modules in setup["forbid"].items():
-            found = reach.check(program, name, modules, helpers)
-            if found:
-                self.findings[name] = found
 
     def run_helpers(self, cells: list[dict]) -> str:
         """Run the judge cells; an error there is the instructor's, reported as such."""
@@ -288,14 +313,6 @@ class Judge:
 
     def run_test(self, test: dict) -> dict:
         grade_id, points = test["grade_id"], float(test["points"])
-        blocked = [self.findings[n] for n in test["uses"] if n in self.findings]
-        if blocked:
-            found = blocked[0]
-            return {
-                "score": 0.0,
-                "outcome": "failed",
-                "reason": {"kind": found.kind, "sentence": found.sentence(), "hidden": False},
-            }
         filename = f"<test cell {grade_id}>"
         hidden_lines = set(test["hidden_lines"])
         self.student.active, self.student.limits = True, []
@@ -305,8 +322,6 @@ class Judge:
             value = eval(last, self.namespace) if last is not None else None
         except KernelStopped:
             return {"score": 0.0, "outcome": "not run", "reason": {"kind": "stopped"}}
-        except Blocked as blocked_error:
-            return {"score": 0.0, "outcome": "failed", "reason": blocked_error.reason}
         except SyntaxError as error:
             return {
                 "score": 0.0,
@@ -344,7 +359,7 @@ def main(argv: list[str]) -> int:
     for module in setup.get("preload", []):  # what the tests import: now, while the kernel works
         with contextlib.suppress(Exception):
             importlib.import_module(module)
-    _send_header(sock, {"op": "ready", "error": error})
+    _send_header(sock, {"op": "ready", "error": error, "rooms": judge.rooms, "notes": judge.notes})
     while True:
         try:
             message = json.loads(recv_frame(sock))
@@ -369,6 +384,8 @@ class JudgeProcess:
         self.box, self.limits, self.startup = box, limits, STARTUP_TIMEOUT
         self.sock: socket.socket | None = None
         self.kernel_stopped = False
+        self.rooms: dict[str, CleanRoom] = {}
+        self.notes: list[str] = []  # what the reach analysis found, for the instructor
 
     def start(self) -> None:
         self.token = secrets.token_hex(16)
@@ -412,7 +429,26 @@ class JudgeProcess:
             raise JudgeFailed("the judge did not get ready")
         if ready.get("error"):
             raise JudgeFailed(f"a judge cell failed: {ready['error']}")
+        self.notes = [str(note)[:300] for note in ready.get("notes") or []][:20]
+        self._start_rooms(ready.get("rooms") or {})
         self.ready = True
+
+    def _start_rooms(self, rooms: dict) -> None:
+        """Start every clean room now: they start together, and run their cells meanwhile."""
+        for key, spec in sorted(rooms.items())[:20]:
+            name = f"room{len(self.rooms)}"
+            box = Box(self.box.job_dir, self.box.job_dir / name, self.limits, self.box.isolation)
+            room = CleanRoom(box, self.limits, name, spec["forbid"], spec["cells"])
+            self.rooms[str(key)] = room
+            room.start()
+
+    def _room(self, key, deadline: float) -> CleanRoom:
+        room = self.rooms.get(key)
+        if room is None:
+            raise JudgeFailed(f"the judge asked for an unknown clean room {str(key)[:40]!r}")
+        if room.sock is None and not room.broken:
+            room.connect(deadline)
+        return room
 
     def _receive(self, end: float) -> tuple[dict, bytes]:
         """The judge's next frame: its header (what the grader reads) and body (for the kernel)."""
@@ -444,7 +480,15 @@ class JudgeProcess:
                 header, body = self._receive(cell_end + JUDGE_SLACK)
                 if header.get("op") == "result":
                     return header
-                if self.kernel_stopped:
+                if header.get("room") is not None:
+                    started = time.monotonic()
+                    room = self._room(header["room"], deadline)
+                    cell_end = min(cell_end + time.monotonic() - started, deadline)  # its start-up
+                    left = cell_end - time.monotonic()
+                    wanted = header.get("timeout")
+                    timeout = left if wanted is None else min(float(wanted), left)
+                    reply = room.request(body, max(timeout, 0.0), deadline)
+                elif self.kernel_stopped:
                     reply = stopped
                 else:
                     try:
@@ -470,6 +514,9 @@ class JudgeProcess:
                     self.kernel_stopped = True
 
     def close(self) -> None:
+        for room in self.rooms.values():
+            with contextlib.suppress(Exception):
+                room.close()
         with contextlib.suppress(Exception):
             if self.sock is not None:
                 self.sock.close()

@@ -471,3 +471,21 @@ def _check_definition(program, graded, current, definition, forbid, helpers, que
                         star_line,
                     )
     return None
+
+
+def cells_needed(program: Program, names) -> set[str]:
+    """Labels of the cells that bind what ``names`` reach (every binding counts): the cells a clean
+    room runs to define them. Cells with a star import come along too."""
+    cells = {cell for _, cell, _ in program.star_imports}
+    seen: set[str] = set()
+    queue = list(names)
+    while queue:
+        current = queue.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for definition in program.definitions.get(current, []):
+            cells.add(definition.cell)
+            if definition.module is None:
+                queue.extend(n for n in _references(definition.node)[0] if n in program.definitions)
+    return cells

@@ -93,7 +93,7 @@ class Box:
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
 
-    def start(self, argv: list[str], env: dict, name: str, extra_readonly=()) -> None:
+    def start(self, argv: list[str], env: dict, name: str, extra_readonly=(), absent=()) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.chmod(0o755)
         self.job_dir.mkdir(parents=True, exist_ok=True)
@@ -116,6 +116,7 @@ class Box:
             mode=mode,
             cwd="/tmp/home" if mode == "namespaces" else str(self.job_dir / f"{name}-home"),
             tmp_size_mb=limits.tmp_mb,
+            absent=list(absent),
         )
         config_path = self.job_dir / f"{name}-config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")

@@ -32,6 +32,7 @@ import ctypes
 import json
 import os
 import resource
+import select
 import signal
 import socket
 import struct
@@ -205,7 +206,32 @@ def _build_filesystem(config: dict, report: dict, keep: dict[str, int]) -> None:
         os.close(fd)
     for path in covers:  # nothing can be created in the covers any more
         _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    report["absent"] = _remove_packages(config)
     _mkdirs(config["cwd"])
+
+
+def _remove_packages(config: dict) -> list[str]:
+    """Replace each package of ``config["absent"]`` (its folder, or its module file) by a stub whose
+    import raises ImportError: its code is no longer on the file system this process sees."""
+    done = []
+    for entry in config.get("absent", []):
+        path, text = entry["path"], entry["stub"].encode()
+        if os.path.isdir(path) and not os.path.islink(path):
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+            fd = os.open(os.path.join(path, "__init__.py"), os.O_WRONLY | os.O_CREAT, 0o644)
+            os.write(fd, text)
+            os.close(fd)
+            _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k")
+        elif os.path.isfile(path):
+            stub = os.path.join(config["rundir"], f".absent-{len(done)}.py")
+            with open(stub, "wb") as handle:
+                handle.write(text)
+            _mount(stub, path, None, MS_BIND)
+            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+        else:
+            continue
+        done.append(path)
+    return done
 
 
 def _drop_to_inner_user() -> None:
@@ -256,10 +282,15 @@ def _init(config: dict, log_fd: int, kill_orphans: bool) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel only
     if kill_orphans:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        # No PID namespace ends the orphans when this process dies: its parent's death sends
+        # SIGTERM instead of SIGKILL, and it kills them all first.
+        signal.signal(signal.SIGTERM, _end_all)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != config["_launcher"]:
+            _end_all()
     kernel = os.fork()
     if kernel == 0:
-        if config["mode"] == "namespaces":
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _exec_kernel(config, log_fd)
     code = SETUP_FAILED
     while True:
@@ -273,6 +304,11 @@ def _init(config: dict, log_fd: int, kill_orphans: bool) -> int:
     if kill_orphans:
         _kill_descendants()
     return code
+
+
+def _end_all(*_) -> None:
+    _kill_descendants()
+    os._exit(128 + signal.SIGKILL)
 
 
 def _kill_descendants() -> None:
@@ -333,7 +369,8 @@ def _copy_capped(read_fd: int, log_path: str, cap: int) -> None:
 
 def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: int, report: dict):
     """The child that enters the namespaces (runs until the kernel ends)."""
-    _die_with_parent()
+    launcher = os.getppid()
+    _die_with_parent(launcher)
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
     if config.get("user_namespace", True):
         _check(_libc.unshare(flags), "unshare")
@@ -348,16 +385,23 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
             os.setgroups([])
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+    # unshare(CLONE_NEWUSER) and the new user ids cleared the parent-death signal: set it again
+    # (this process is not in the new PID namespace, so its parent's PID still reads right)
+    _die_with_parent(launcher)
     _build_filesystem(config, report, keep)
     try:
         _loopback_up()
         report["loopback"] = True
     except OSError as error:
         report["loopback"] = f"not up: {error}"
+    # Init's parent is outside its PID namespace (getppid() reads 0): it learns that this process
+    # is gone from a pipe whose only writer is this process.
+    lifeline_read, lifeline_write = os.pipe()
     init = os.fork()  # the first process of the new PID namespace
     if init == 0:
         try:
-            _die_with_parent()
+            os.close(lifeline_write)
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             try:
                 _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
                 report["proc"] = "private"
@@ -370,6 +414,10 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
                 os.setgroups([])
                 os.setresgid(config["outer_uid"], config["outer_uid"], config["outer_uid"])
                 os.setresuid(config["outer_uid"], config["outer_uid"], config["outer_uid"])
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the new user ids cleared it
+            if select.select([lifeline_read], [], [], 0)[0]:  # EOF: the parent died meanwhile
+                os._exit(SETUP_FAILED)
+            os.close(lifeline_read)
             report["setup"] = "ok"
             os.write(ready_write, json.dumps(report).encode() + b"\n")
             os.close(ready_write)
@@ -379,6 +427,7 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
             os.write(ready_write, json.dumps(report).encode() + b"\n")
             os._exit(SETUP_FAILED)
     os.close(ready_write)
+    os.close(lifeline_read)
     _, status = os.waitpid(init, 0)
     os._exit(_status_code(status))
 
@@ -447,10 +496,10 @@ def _run_limits(config: dict, log_fd: int) -> int:
     if nproc:  # counted over all of this user's processes here: leave room for the others
         config["limits"]["nproc"] = nproc + _user_task_count()
     _write_report(config, report)
+    config["_launcher"] = os.getpid()
     init = os.fork()
     if init == 0:
         try:
-            _die_with_parent()
             os.makedirs(config["cwd"], exist_ok=True)
             _set_limits(config["limits"])
             os._exit(_init(config, log_fd, kill_orphans=True))
@@ -635,6 +684,7 @@ def base_config(
     cwd: str = "/tmp/home",
     tmp_size_mb: int = 512,
     shm_size_mb: int = 256,
+    absent: list[dict] | None = None,
 ) -> dict:
     return {
         "argv": argv,
@@ -653,6 +703,7 @@ def base_config(
         "outer_uid": "auto",
         "user_namespace": True,
         "parent": os.getpid(),  # the launcher is started by the process that writes its config
+        "absent": absent or [],  # packages replaced by a stub that raises ImportError
     }
 
 

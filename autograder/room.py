@@ -1,0 +1,185 @@
+"""Stage 3b, the clean room: a function graded under ``grading.forbid`` runs where the forbidden
+packages do not exist.
+
+"Write it yourself" is not watched but made true. For each ``grading.forbid`` rule of a submission
+the grader starts one more sandboxed interpreter (``autograder.sandbox``, like the kernel) in which
+every forbidden package's folder (or module file) is replaced by a stub whose import raises
+``ModuleNotFoundError`` with a sentence for the student: the package's code is not on the file
+system that process sees, and a fresh interpreter has nothing of it in ``sys.modules``. The room
+runs only the student's cells that the graded names reach (``autograder.reach.cells_needed``, which
+chooses cells and no longer decides a score), then answers the judge's requests for those names
+exactly as the kernel would (``autograder/room_server.py``). The room's program imports nothing of
+``cnnkit``: the grader copies it, and ``cnnkit/grading/plain.py``, into the room's connection folder.
+
+Everything the room sends is untrusted bytes that only the judge reads.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import secrets
+import select
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+
+from autograder.run import GRACE, STARTUP_TIMEOUT, Box, home_of, process_env
+from cnnkit.grading import encode, recv_frame, send_frame
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = Path(__file__).resolve().parent / "room_server.py"
+PLAIN = ROOT / "cnnkit" / "grading" / "plain.py"
+STUB = "raise ModuleNotFoundError(\n    {message!r},\n    name={name!r},\n)\n"
+
+
+def absent_sentence(module: str) -> str:
+    return (
+        f"{module} does not exist where this answer is graded: the exercise asks you to write it "
+        f"without {module}, so the grader runs it in a fresh Python in which {module} is not installed"
+    )
+
+
+def package_locations(module: str) -> set[str]:
+    """Where ``module`` lives for this Python: its package folders or its module file, each under
+    every name the sandbox may mount it at (the path and its real path)."""
+    found: set[str] = set()
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        if spec.submodule_search_locations:
+            found |= set(spec.submodule_search_locations)
+        elif spec.origin and os.path.isfile(spec.origin):
+            found.add(spec.origin)
+    if "." not in module:  # a copy elsewhere on the path (an editable install, a second site)
+        for entry in sys.path:
+            for candidate in (os.path.join(entry, module), os.path.join(entry, f"{module}.py")):
+                if entry and os.path.exists(candidate):
+                    found.add(candidate)
+    return {
+        variant for path in found for variant in (os.path.abspath(path), os.path.realpath(path))
+    }
+
+
+def absent_packages(forbid) -> list[dict]:
+    """The sandbox's ``absent`` entries for a forbid list."""
+    entries = []
+    for module in sorted(set(forbid)):
+        stub = STUB.format(message=absent_sentence(module), name=module)
+        for path in sorted(package_locations(module)):
+            entries.append({"path": path, "stub": stub})
+    return entries
+
+
+def _stopped(message: str) -> bytes:
+    return encode({"kind": "raised", "type": "RuntimeError", "builtin": "RuntimeError",
+                   "message": message})  # fmt: skip
+
+
+class CleanRoom:
+    """One clean room: start it, hand it its cells, relay requests to it."""
+
+    def __init__(self, box: Box, limits, name: str, forbid: list[str], cells: list):
+        self.box, self.limits, self.name = box, limits, name
+        self.forbid, self.cells = list(forbid), cells
+        self.sock: socket.socket | None = None
+        self.failures: list[str] = []
+        self.broken = ""  # why the room cannot answer (then every request gets this as an error)
+
+    def start(self) -> None:
+        run_dir = self.box.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SERVER, run_dir / "room_server.py")
+        shutil.copyfile(PLAIN, run_dir / "_plain.py")
+        for path in (run_dir / "room_server.py", run_dir / "_plain.py"):
+            path.chmod(0o644)
+        self.token = secrets.token_hex(16)
+        path = run_dir / "room.sock"
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        path.chmod(0o666)
+        self.listener.listen(1)
+        argv = [sys.executable, "-s", str(run_dir / "room_server.py"), str(path), self.token]
+        env = process_env(self.limits, home_of(self.box, self.name))
+        self.box.start(argv, env, self.name, absent=absent_packages(self.forbid))
+
+    def connect(self, deadline: float) -> None:
+        """Accept the room's connection, send its cells, wait until they ran (or say why not)."""
+        self.listener.settimeout(0.5)
+        end = min(time.monotonic() + STARTUP_TIMEOUT, deadline)
+        while self.sock is None:
+            if time.monotonic() > end or not self.box.alive():
+                self.broken = "its clean room did not start"
+                return
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            connection.settimeout(30)
+            try:
+                hello = json.loads(recv_frame(connection, 1024))
+            except (OSError, ValueError):
+                connection.close()
+                continue
+            if hello.get("hello") == self.token:
+                self.sock = connection
+            else:
+                connection.close()
+        send_frame(self.sock, json.dumps({"cells": self.cells}).encode())
+        budget = self.limits.cell_timeout * max(1, len(self.cells))
+        ready = self._wait(min(time.monotonic() + budget, deadline))
+        try:
+            reply = json.loads(ready) if ready else {}
+        except ValueError:
+            reply = {}
+        if not isinstance(reply, dict) or reply.get("ready") is not True:
+            self.broken = "its cells did not finish running in the clean room"
+            self.box.kill()
+            return
+        self.failures = [str(f)[:400] for f in reply.get("failures", [])][:5]
+
+    def _wait(self, end: float) -> bytes | None:
+        while time.monotonic() < end:
+            if not self.box.alive():
+                return None
+            if select.select([self.sock], [], [], 0.1)[0]:
+                self.sock.settimeout(60)
+                try:
+                    return recv_frame(self.sock)
+                except (OSError, ValueError):
+                    return None
+        return None
+
+    def request(self, payload: bytes, timeout: float, deadline: float) -> bytes:
+        """The room's reply to one request of the judge (untrusted bytes)."""
+        if self.broken:
+            return _stopped(self.broken)
+        send_frame(self.sock, payload)
+        end = min(time.monotonic() + timeout, deadline)
+        reply = self._wait(end)
+        if reply is not None:
+            return reply
+        if self.box.alive():
+            self.box.interrupt()
+            reply = self._wait(time.monotonic() + GRACE)
+            if reply is not None:
+                return reply
+            self.box.kill()
+            self.broken = "it was stopped after running past its time limit"
+            return encode({"kind": "interrupted"})
+        self.broken = "its clean room stopped (the process ended)"
+        return _stopped(self.broken)
+
+    def close(self) -> None:
+        for thing in (self.sock, getattr(self, "listener", None)):
+            if thing is not None:
+                try:
+                    thing.close()
+                except OSError:
+                    pass
+        self.box.close()
