@@ -105,9 +105,9 @@ def _student_error(name: str, reply: dict) -> BaseException:
 class Student:
     """The student's notebook as the tests see it: one request at a time over the grader's channel."""
 
-    def __init__(self, sock: socket.socket, rooms: dict[str, str] | None = None):
+    def __init__(self, sock: socket.socket, rooms: dict[str, tuple[str, list[str]]] | None = None):
         self.sock = sock
-        self.rooms = rooms or {}  # graded name -> the clean room that runs it
+        self.rooms = rooms or {}  # graded name -> (its clean room, the cells it needs)
         self.limits: list[float] = []  # deadlines of the enclosing time_limit blocks
         self.active = False  # lookups are refused while the judge cells run
 
@@ -117,7 +117,7 @@ class Student:
         header = {"op": message["op"]}
         room = self.rooms.get(message.get("name"))
         if room is not None:
-            header["room"] = room
+            header["room"], header["needs"] = room
         if self.limits:
             header["timeout"] = max(0.0, min(self.limits) - time.monotonic())
         head = json.dumps(header).encode()
@@ -269,14 +269,15 @@ def plan_rooms(setup: dict) -> tuple[dict[str, str], dict[str, dict], list[str]]
     names, rooms = {}, {}
     for number, (modules, graded) in enumerate(sorted(groups.items())):
         key = f"room{number}"
-        needed = reach.cells_needed(program, graded)
+        needed = {name: reach.cells_needed(program, [name]) for name in graded}
+        every = set().union(*needed.values())
         rooms[key] = {
             "forbid": list(modules),
             "cells": [
-                [label, _python_or_blank(source)] for label, source in cells if label in needed
+                [label, _python_or_blank(source)] for label, source in cells if label in every
             ],
         }
-        names.update(dict.fromkeys(graded, key))
+        names.update({name: (key, sorted(needed[name])) for name in graded})
     return names, rooms, sorted(set(notes))
 
 
@@ -483,11 +484,15 @@ class JudgeProcess:
                 if header.get("room") is not None:
                     started = time.monotonic()
                     room = self._room(header["room"], deadline)
-                    cell_end = min(cell_end + time.monotonic() - started, deadline)  # its start-up
+                    room.ensure([str(label) for label in header.get("needs") or []], deadline)
+                    # the room's start-up and the answer's cells do not count as the test's time
+                    cell_end = min(cell_end + time.monotonic() - started, deadline)
                     left = cell_end - time.monotonic()
                     wanted = header.get("timeout")
                     timeout = left if wanted is None else min(float(wanted), left)
-                    reply = room.request(body, max(timeout, 0.0), deadline)
+                    reply, stopped_it = room.request(body, max(timeout, 0.0), deadline)
+                    if stopped_it and timeout >= left:
+                        run.status = "interrupted"
                 elif self.kernel_stopped:
                     reply = stopped
                 else:

@@ -86,9 +86,9 @@ class CleanRoom:
 
     def __init__(self, box: Box, limits, name: str, forbid: list[str], cells: list):
         self.box, self.limits, self.name = box, limits, name
-        self.forbid, self.cells = list(forbid), cells
+        self.forbid, self.cells = list(forbid), [(str(c[0]), str(c[1])) for c in cells]
         self.sock: socket.socket | None = None
-        self.failures: list[str] = []
+        self.ran: set[str] = set()  # labels of the cells the room has run
         self.broken = ""  # why the room cannot answer (then every request gets this as an error)
 
     def start(self) -> None:
@@ -109,7 +109,7 @@ class CleanRoom:
         self.box.start(argv, env, self.name, absent=absent_packages(self.forbid))
 
     def connect(self, deadline: float) -> None:
-        """Accept the room's connection, send its cells, wait until they ran (or say why not)."""
+        """Accept the room's connection (or say why not)."""
         self.listener.settimeout(0.5)
         end = min(time.monotonic() + STARTUP_TIMEOUT, deadline)
         while self.sock is None:
@@ -130,18 +130,26 @@ class CleanRoom:
                 self.sock = connection
             else:
                 connection.close()
-        send_frame(self.sock, json.dumps({"cells": self.cells}).encode())
-        budget = self.limits.cell_timeout * max(1, len(self.cells))
-        ready = self._wait(min(time.monotonic() + budget, deadline))
-        try:
-            reply = json.loads(ready) if ready else {}
-        except ValueError:
-            reply = {}
-        if not isinstance(reply, dict) or reply.get("ready") is not True:
-            self.broken = "its cells did not finish running in the clean room"
-            self.box.kill()
+
+    def ensure(self, labels, deadline: float) -> None:
+        """Run, in the notebook's order, the cells of ``labels`` the room has not run yet: a room
+        runs a cell only when a test first calls a name that reaches it."""
+        if self.broken or self.sock is None:
             return
-        self.failures = [str(f)[:400] for f in reply.get("failures", [])][:5]
+        wanted = set(labels) - self.ran
+        cells = [[label, code] for label, code in self.cells if label in wanted]
+        if not cells:
+            return
+        self.ran |= wanted
+        send_frame(self.sock, json.dumps({"cells": cells}).encode())
+        budget = self.limits.cell_timeout * len(cells)
+        if self._wait(min(time.monotonic() + budget, deadline)) is None:
+            self.broken = (
+                "its cells did not finish running in the clean room"
+                if self.box.alive()
+                else "its clean room stopped while it ran the answer's cells"
+            )
+            self.box.kill()
 
     def _wait(self, end: float) -> bytes | None:
         while time.monotonic() < end:
@@ -155,25 +163,25 @@ class CleanRoom:
                     return None
         return None
 
-    def request(self, payload: bytes, timeout: float, deadline: float) -> bytes:
-        """The room's reply to one request of the judge (untrusted bytes)."""
+    def request(self, payload: bytes, timeout: float, deadline: float) -> tuple[bytes, bool]:
+        """The room's reply to one request of the judge (untrusted bytes), and whether the room
+        was interrupted past ``timeout``."""
         if self.broken:
-            return _stopped(self.broken)
+            return _stopped(self.broken), False
         send_frame(self.sock, payload)
-        end = min(time.monotonic() + timeout, deadline)
-        reply = self._wait(end)
+        reply = self._wait(min(time.monotonic() + timeout, deadline))
         if reply is not None:
-            return reply
+            return reply, False
         if self.box.alive():
             self.box.interrupt()
             reply = self._wait(time.monotonic() + GRACE)
             if reply is not None:
-                return reply
+                return reply, True
             self.box.kill()
             self.broken = "it was stopped after running past its time limit"
-            return encode({"kind": "interrupted"})
+            return encode({"kind": "interrupted"}), True
         self.broken = "its clean room stopped (the process ended)"
-        return _stopped(self.broken)
+        return _stopped(self.broken), False
 
     def close(self) -> None:
         for thing in (self.sock, getattr(self, "listener", None)):

@@ -56,10 +56,26 @@ def _builtin_base(error: BaseException) -> str:
     return "Exception"
 
 
+class _Nothing:
+    """What ``get_ipython()`` gives in the room: magics and shell calls do nothing."""
+
+    def __call__(self, *args, **kwargs):
+        return self
+
+    def __getattr__(self, name):
+        return self
+
+
 class Room:
-    def __init__(self, cells: list):
-        self.namespace = {"__name__": "__main__", "__builtins__": builtins}
+    def __init__(self):
+        self.namespace = {
+            "__name__": "__main__",
+            "__builtins__": builtins,
+            "get_ipython": _Nothing(),
+        }
         self.failures: list[str] = []
+
+    def run_cells(self, cells: list) -> None:
         for label, code in cells:
             try:
                 exec(compile(code, f"<{label}>", "exec"), self.namespace)
@@ -131,14 +147,19 @@ def main(argv: list[str]) -> int:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(path)
     send_frame(sock, json.dumps({"hello": token}).encode())
-    setup = json.loads(recv_frame(sock))
-    room = Room(setup["cells"])
-    send_frame(sock, json.dumps({"ready": True, "failures": room.failures}).encode())
+    room = Room()
     while True:
         try:
             frame = recv_frame(sock)
         except (ConnectionError, ValueError):
             return 0
+        if not frame.startswith(_plain.MAGIC):  # more cells to run (JSON), before a request
+            try:
+                room.run_cells(json.loads(frame)["cells"])
+            except KeyboardInterrupt:
+                room.failures.append("a cell was interrupted")
+            send_frame(sock, json.dumps({"ran": True}).encode())
+            continue
         try:
             request = _plain.decode(frame, room.lookup)
             reply = _encode(room.run(request)) if isinstance(request, dict) else b""

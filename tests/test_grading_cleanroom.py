@@ -65,8 +65,11 @@ CELLS = [
 
 
 def request(room: CleanRoom, name: str, *args) -> dict:
+    room.ensure(["setup", "answer"], time.monotonic() + 60)
     payload = encode({"op": "call", "name": name, "args": [list(args), {}]}, plain=False)
-    return decode(room.request(payload, 30, time.monotonic() + 60))
+    reply, interrupted = room.request(payload, 30, time.monotonic() + 60)
+    assert not interrupted
+    return decode(reply)
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +103,7 @@ def test_cells_needed_follow_the_graded_name():
 
 @needs_namespaces
 def test_allowed_code_runs_in_the_room(room):
-    assert room.broken == "" and room.failures == []
+    assert room.broken == ""
     reply = request(room, "honest", [1, 2])
     assert reply["kind"] == "returned" and list(reply["value"]) == [2.0, 4.0]
 
