@@ -47,6 +47,7 @@ class Limits:
     threads: int = 1
     fsize_bytes: int = 256 << 20
     tmp_mb: int = 512
+    folder_bytes: int = 16 << 20  # what a sandbox may write into its connection folder (host disk)
 
     def describe(self) -> str:
         return (
@@ -192,6 +193,35 @@ class Box:
             if _memory_of(tree, limit) > limit:
                 self.kill(f"it used more than {limit / 2**30:.1f} GB of memory")
                 return
+            if _folder_bytes(self.run_dir, self.limits.folder_bytes) > self.limits.folder_bytes:
+                self.kill(
+                    f"it wrote more than {self.limits.folder_bytes / 2**20:g} MB "
+                    "into the grader's folder"
+                )
+                return
+
+
+def _folder_bytes(folder: Path, limit: int, most_entries: int = 2000) -> int:
+    """Bytes under ``folder`` (the connection folder, the only place on the grader's disk a sandbox
+    may write); past ``most_entries`` files it counts as over ``limit`` (a flood of small files)."""
+    total, seen, stack = 0, 0, [str(folder)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            seen += 1
+            if seen > most_entries:
+                return limit + 1
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+    return total
 
 
 def _memory_of(tree, limit: int) -> int:
