@@ -141,7 +141,7 @@ class CleanRoom:
         if not cells:
             return
         self.ran |= wanted
-        send_frame(self.sock, json.dumps({"cells": cells}).encode())
+        send_frame(self.sock, json.dumps({"cells": cells, "absent": self.forbid}).encode())
         budget = self.limits.cell_timeout * len(cells)
         if self._wait(min(time.monotonic() + budget, deadline)) is None:
             self.broken = (

@@ -8,6 +8,7 @@ nothing of ``cnnkit``: in most rooms ``cnnkit`` does not exist. Everything it se
 
 from __future__ import annotations
 
+import ast
 import builtins
 import json
 import signal
@@ -66,6 +67,28 @@ class _Nothing:
         return self
 
 
+class _Absent:
+    """What an import of a removed package binds in the room: using it raises the import's error.
+
+    In the student's own Jupyter the import worked; here only the code that uses the package
+    fails, so a forbidden import at the top of a cell does not take the cell's other answers down.
+    """
+
+    def __init__(self, error: ImportError):
+        self._error = (type(error), str(error), error.name)
+
+    def _raise(self, *args, **kwargs):
+        kind, message, name = self._error
+        raise kind(message, name=name)
+
+    __call__ = _raise
+
+    def __getattr__(self, attribute):
+        if attribute.startswith("__"):
+            raise AttributeError(attribute)
+        self._raise()
+
+
 class Room:
     def __init__(self):
         self.namespace = {
@@ -75,14 +98,41 @@ class Room:
         }
         self.failures: list[str] = []
 
-    def run_cells(self, cells: list) -> None:
+    def run_cells(self, cells: list, absent: list[str]) -> None:
+        """Run each cell as Jupyter would (its first error ends it), except that an import
+        statement of a removed package binds ``_Absent`` placeholders and the cell goes on."""
         for label, code in cells:
             try:
-                exec(compile(code, f"<{label}>", "exec"), self.namespace)
-            except BaseException as error:  # noqa: BLE001 - the cell's error, kept for the feedback
-                if len(self.failures) < MAX_FAILURES:
-                    first = (_message(error).strip().splitlines() or [""])[0][:300]
-                    self.failures.append(f"{label} raised {type(error).__name__}: {first}")
+                statements = ast.parse(code, f"<{label}>").body
+            except SyntaxError as error:
+                self._failed(label, error)
+                continue
+            for statement in statements:
+                try:
+                    module = ast.Module(body=[statement], type_ignores=[])
+                    exec(compile(module, f"<{label}>", "exec"), self.namespace)
+                except ImportError as error:
+                    if not _removed(error, absent) or not self._bind_absent(statement, error):
+                        self._failed(label, error)
+                        break
+                except BaseException as error:  # noqa: BLE001 - the cell's error, kept
+                    self._failed(label, error)
+                    break
+
+    def _bind_absent(self, statement, error: ImportError) -> bool:
+        if not isinstance(statement, (ast.Import, ast.ImportFrom)):
+            return False
+        for alias in statement.names:
+            if alias.name == "*":
+                continue
+            name = alias.asname or alias.name.split(".")[0]
+            self.namespace[name] = _Absent(error)
+        return True
+
+    def _failed(self, label: str, error: BaseException) -> None:
+        if len(self.failures) < MAX_FAILURES:
+            first = (_message(error).strip().splitlines() or [""])[0][:300]
+            self.failures.append(f"{label} raised {type(error).__name__}: {first}")
 
     def lookup(self, name: str):
         if name not in self.namespace:
@@ -134,6 +184,11 @@ class Room:
             return {"kind": "not plain", "type": str(error)}
 
 
+def _removed(error: ImportError, absent: list[str]) -> bool:
+    name = getattr(error, "name", None) or ""
+    return any(name == module or name.startswith(module + ".") for module in absent)
+
+
 def _encode(reply: dict) -> bytes:
     try:
         return _plain.encode(reply)
@@ -155,7 +210,8 @@ def main(argv: list[str]) -> int:
             return 0
         if not frame.startswith(_plain.MAGIC):  # more cells to run (JSON), before a request
             try:
-                room.run_cells(json.loads(frame)["cells"])
+                message = json.loads(frame)
+                room.run_cells(message["cells"], message.get("absent", []))
             except KeyboardInterrupt:
                 room.failures.append("a cell was interrupted")
             send_frame(sock, json.dumps({"ran": True}).encode())

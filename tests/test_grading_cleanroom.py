@@ -61,11 +61,14 @@ CELLS = [
             """
         ),
     ],
-]
+    ["forbidden_on_top", "import scipy.ndimage\n\ndef after(x):\n    return 3\n\n"
+                         "def uses(x):\n    return scipy.ndimage.maximum_filter(x, 2)\n"],
+    ["exits", "import sys\nsys.exit('bye')\n\ndef gone(x):\n    return 4\n"],
+]  # fmt: skip
 
 
 def request(room: CleanRoom, name: str, *args) -> dict:
-    room.ensure(["setup", "answer"], time.monotonic() + 60)
+    room.ensure([label for label, _ in CELLS], time.monotonic() + 60)
     payload = encode({"op": "call", "name": name, "args": [list(args), {}]}, plain=False)
     reply, interrupted = room.request(payload, 30, time.monotonic() + 60)
     assert not interrupted
@@ -115,6 +118,20 @@ def test_a_forbidden_import_is_a_plain_import_error(room, name):
     assert reply["kind"] == "raised", reply
     assert reply["builtin"] == "ImportError" or reply["type"] == "ModuleNotFoundError"
     assert "does not exist where this answer is graded" in reply["message"]
+
+
+@needs_namespaces
+def test_a_forbidden_import_on_top_of_a_cell_fails_only_where_it_is_used(room):
+    assert request(room, "after", 0)["value"] == 3
+    reply = request(room, "uses", [1.0, 2.0])
+    assert reply["type"] == "ModuleNotFoundError" and "scipy does not exist" in reply["message"]
+
+
+@needs_namespaces
+def test_any_other_error_ends_its_cell_as_in_jupyter(room):
+    reply = request(room, "gone", 0)
+    assert reply["type"] == "NameError"
+    assert "exits raised SystemExit: bye" in reply["message"]
 
 
 @needs_namespaces

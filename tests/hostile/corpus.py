@@ -827,12 +827,13 @@ def grading_v3(context: Context) -> list[Case]:
             scores=points(CONV),
             twin=conv_twin,
         ),
+        # an import the answer never uses does not take its cell down: only use of it fails
         Case(
             "v3_unused_forbidden_import",
             answered(unused_import),
             "graded",
-            scores=points(RF),
-            twin=rf_twin,
+            scores=FULL,
+            twin="honest_full",
         ),
         # class 6: honest notebooks that read globals() or use torch outside the answers keep full marks
         Case(
