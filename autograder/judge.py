@@ -33,7 +33,7 @@ import time
 import traceback
 from pathlib import Path
 
-from autograder.room import CleanRoom
+from autograder.room import CleanRoom, RoomFailed
 from autograder.run import STARTUP_TIMEOUT, Box, Stop, home_of, process_env
 from cnnkit import grading
 from cnnkit.grading import NotPlainData, StudentCodeError, recv_frame, send_frame
@@ -448,7 +448,10 @@ class JudgeProcess:
         if room is None:
             raise JudgeFailed(f"the judge asked for an unknown clean room {str(key)[:40]!r}")
         if room.sock is None and not room.broken:
-            room.connect(deadline)
+            try:
+                room.connect(deadline)
+            except RoomFailed as error:
+                raise JudgeFailed(str(error)) from None
         return room
 
     def _receive(self, end: float) -> tuple[dict, bytes]:

@@ -81,6 +81,11 @@ def _stopped(message: str) -> bytes:
                    "message": message})  # fmt: skip
 
 
+class RoomFailed(Exception):
+    """The room's sandbox did not start: the grader's problem, never the student's (no student
+    code runs in a room before it connects)."""
+
+
 class CleanRoom:
     """One clean room: start it, hand it its cells, relay requests to it."""
 
@@ -109,13 +114,12 @@ class CleanRoom:
         self.box.start(argv, env, self.name, absent=absent_packages(self.forbid))
 
     def connect(self, deadline: float) -> None:
-        """Accept the room's connection (or say why not)."""
+        """Accept the room's connection; RoomFailed if it never comes."""
         self.listener.settimeout(0.5)
         end = min(time.monotonic() + STARTUP_TIMEOUT, deadline)
         while self.sock is None:
             if time.monotonic() > end or not self.box.alive():
-                self.broken = "its clean room did not start"
-                return
+                raise RoomFailed(f"a clean room did not start ({self.box.report(self.name)})"[:300])
             try:
                 connection, _ = self.listener.accept()
             except TimeoutError:
