@@ -27,7 +27,8 @@ import sys
 import time
 from pathlib import Path
 
-from autograder.run import GRACE, STARTUP_TIMEOUT, Box, home_of, process_env
+from autograder.box import Box, home_of, process_env
+from autograder.run import GRACE, STARTUP_TIMEOUT
 from cnnkit.grading import encode, recv_frame, send_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -195,3 +196,46 @@ class CleanRoom:
                 except OSError:
                     pass
         self.box.close()
+
+
+def plan_rooms(setup: dict) -> tuple[dict[str, str], dict[str, dict], list[str]]:
+    """The clean rooms of a submission: names graded under the same ``grading.forbid`` rule share
+    one, which runs the student's cells they reach with the rule's packages absent.
+
+    Returns (room of each graded name, each room's forbid list and cells, notes for the instructor:
+    what the static reach analysis finds; it no longer decides a score).
+    """
+    from autograder import reach
+
+    cells = [tuple(cell) for cell in setup["student_cells"]]
+    program = reach.Program(cells)
+    helpers = set(setup["helper_names"]) - set(program.definitions)
+    groups: dict[tuple[str, ...], list[str]] = {}
+    notes = []
+    for name, modules in sorted(setup["forbid"].items()):
+        groups.setdefault(tuple(sorted(set(modules))), []).append(name)
+        found = reach.check(program, name, modules, helpers)
+        if found:
+            notes.append(found.sentence())
+    names, rooms = {}, {}
+    for number, (modules, graded) in enumerate(sorted(groups.items())):
+        key = f"room{number}"
+        needed = {name: reach.cells_needed(program, [name]) for name in graded}
+        every = set().union(*needed.values())
+        rooms[key] = {
+            "forbid": list(modules),
+            "cells": [
+                [label, _python_or_blank(source)] for label, source in cells if label in every
+            ],
+        }
+        names.update({name: (key, sorted(needed[name])) for name in graded})
+    return names, rooms, sorted(set(notes))
+
+
+def _python_or_blank(source: str) -> str:
+    from autograder.reach import python_source
+
+    try:
+        return python_source(source)
+    except Exception:  # noqa: BLE001 - it does not run in the kernel either
+        return source

@@ -385,7 +385,7 @@ def test_memory_is_measured_proportionally_only_past_the_limit():
     proportional sizes (shared pages split between processes) decide."""
     import psutil
 
-    from autograder.run import _memory_of
+    from autograder.box import _memory_of
 
     me = psutil.Process()
     slack = 64 << 20  # this process allocates a little between two readings
