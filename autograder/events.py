@@ -166,6 +166,11 @@ class Verdict:
             return "Partly passed."
         if kind == "stopped" or self.outcome == "not run":
             return "Not run: your notebook had stopped before this test."
+        if kind == "paired":
+            return (
+                "Failed: this test of an error case pays only when the tests of the same function's "
+                f"results pass ({', '.join(r['cells'])})."
+            )
         if kind == "timeout":
             return f"Failed: {r['name']} ran past its time limit and was interrupted."
         if kind == "interrupted":

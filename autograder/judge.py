@@ -106,6 +106,7 @@ class Judge:
         names, self.rooms, self.notes = plan_rooms(setup)
         self.student = Student(sock, names)
         self.namespace = Namespace(self.student)
+        self.passed: dict[str, bool] = {}  # grade_id -> passed in full
         grading._judge = self.student
 
     def run_helpers(self, cells: list[dict]) -> str:
@@ -123,6 +124,21 @@ class Judge:
         return ""
 
     def run_test(self, test: dict) -> dict:
+        """One test cell's verdict. A cell with ``pairs_with`` (an error-path test: "bad padding
+        raises") pays only when those success-path cells of the same function passed in full:
+        a function that raises on every input does not collect the error-path points."""
+        verdict = self._run_test(test)
+        unpaid = [g for g in test.get("pairs_with") or [] if not self.passed.get(g)]
+        if unpaid and verdict["outcome"] in ("passed", "partial"):
+            verdict = {
+                "score": 0.0,
+                "outcome": "failed",
+                "reason": {"kind": "paired", "cells": unpaid},
+            }
+        self.passed[test["grade_id"]] = verdict["outcome"] == "passed"
+        return verdict
+
+    def _run_test(self, test: dict) -> dict:
         grade_id, points = test["grade_id"], float(test["points"])
         filename = f"<test cell {grade_id}>"
         hidden_lines = set(test["hidden_lines"])

@@ -157,6 +157,8 @@ class CleanRoom:
             self.box.kill()
 
     def _wait(self, end: float) -> bytes | None:
+        """The room's next frame; None past ``end``, or when the room is gone (its end closes the
+        socket first: then the box gets a moment to finish, so that it reads as gone)."""
         while time.monotonic() < end:
             if not self.box.alive():
                 return None
@@ -165,6 +167,9 @@ class CleanRoom:
                 try:
                     return recv_frame(self.sock)
                 except (OSError, ValueError):
+                    gone = time.monotonic() + 2
+                    while self.box.alive() and time.monotonic() < gone:
+                        time.sleep(0.05)
                     return None
         return None
 

@@ -742,7 +742,7 @@ def grading_v3(context: Context) -> list[Case]:
         f"{__import__('base64').b64encode(b'from cnnkit.receptive import receptive_field_size').decode()!r}"
         "))\n"
     )
-    unused_import = "import keras  # not used\n\n" + RF_CORRECT
+    unused_import = "from cnnkit import receptive  # not used\n\n" + RF_CORRECT
     debugging = "print(sorted(name for name in globals() if not name.startswith('_')))\n"
     side_experiment = "import torch\n\nprint(torch.nn.Conv2d(3, 8, 3).weight.shape)\n"
     fill_folder = textwrap.dedent(
@@ -781,11 +781,12 @@ def grading_v3(context: Context) -> list[Case]:
         '    """Input pixels, along one side, seen by one neuron of the last of ``layers``."""\n',
         '    """Input pixels, along one side, seen by one neuron of the last of ``layers``."""\n'
         "    import os, sys\n"
-        "    if os.fork() == 0:  # a daemon left behind in the clean room\n"
+        "    if not os.environ.get('LINGERING') and os.fork() == 0:  # a daemon left in the room\n"
         "        os.setsid()\n"
         "        if os.fork() == 0:\n"
         f"            os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)  # {context.marker}'])\n"
-        "        os._exit(0)\n",
+        "        os._exit(0)\n"
+        "    os.environ['LINGERING'] = '1'  # one daemon is enough\n",
     )
     assert linger_room != RF_CORRECT
     rf_twin, conv_twin = "honest_counts_only", "honest_no_conv_bias"
