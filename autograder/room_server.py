@@ -184,6 +184,30 @@ class Room:
             return {"kind": "not plain", "type": str(error)}
 
 
+class _Refuse:
+    """Without namespaces (the sandbox's ``limits`` mode) no stub covers the removed packages: this
+    import hook refuses them instead. It lives in the student's process, so it is a weaker fence
+    than the missing files; the grader says which mode a batch runs in."""
+
+    def __init__(self, absent: list[str]):
+        self.absent = list(absent)
+
+    def find_spec(self, name, path=None, target=None):
+        for module in self.absent:
+            if name == module or name.startswith(module + "."):
+                raise ModuleNotFoundError(
+                    f"{module} does not exist where this answer is graded: the exercise asks you "
+                    f"to write it without {module}",
+                    name=module,
+                )
+        return None
+
+
+def _refuse(absent: list[str]) -> None:
+    if absent and not any(isinstance(hook, _Refuse) for hook in sys.meta_path):
+        sys.meta_path.insert(0, _Refuse(absent))
+
+
 def _removed(error: ImportError, absent: list[str]) -> bool:
     name = getattr(error, "name", None) or ""
     return any(name == module or name.startswith(module + ".") for module in absent)
@@ -211,6 +235,7 @@ def main(argv: list[str]) -> int:
         if not frame.startswith(_plain.MAGIC):  # more cells to run (JSON), before a request
             try:
                 message = json.loads(frame)
+                _refuse(message.get("absent", []))
                 room.run_cells(message["cells"], message.get("absent", []))
             except KeyboardInterrupt:
                 room.failures.append("a cell was interrupted")
