@@ -107,6 +107,14 @@ def test_cells_needed_follow_the_graded_name():
          ("c", "def g(x):\n    return np.sum(x)\n"), ("d", "print(globals())\n")]
     )  # fmt: skip
     assert reach.cells_needed(program, ["f"]) == {"a", "b", "c"}
+    # a cell runs whole: what its other statements use comes along (here math, for maps)
+    program = reach.Program(
+        [
+            ("a", "import math\n"),
+            ("b", "maps = []\nfor d in (1, 2):\n    maps.append(math.ceil(d))\n"),
+        ]
+    )
+    assert reach.cells_needed(program, ["maps"]) == {"a", "b"}
 
 
 def test_allowed_code_runs_in_the_room(room):
