@@ -134,6 +134,7 @@ class SourceCell:
     uses: tuple[str, ...] = ()  # test cells: names they load
     hidden: tuple[int, ...] = ()  # test cells: lines of hidden tests
     docstring: str = ""  # test cells: what the test checks, in the instructor's words
+    pairs_with: tuple[str, ...] = ()  # test cells: success-path cells this one's points depend on
 
 
 @dataclass(frozen=True)
@@ -163,7 +164,8 @@ class Assignment:
             meta, role = nbgrader_meta(cell), role_of(cell)
             grade_id = meta.get("grade_id") if role != "plain" else None
             text = cell.source
-            forbid = cell.get("metadata", {}).get("grading", {}).get("forbid", ())
+            grading = cell.get("metadata", {}).get("grading", {})
+            forbid = grading.get("forbid", ())
             cells.append(
                 SourceCell(
                     index=index,
@@ -180,6 +182,7 @@ class Assignment:
                     uses=used_names(text) if role == "test" else (),
                     hidden=hidden_lines(text) if role == "test" else (),
                     docstring=docstring(text) if role == "test" else "",
+                    pairs_with=tuple(grading.get("pairs_with", ())) if role == "test" else (),
                 )
             )
         digest = hashlib.sha256(source_path.read_bytes() + b"\0" + release_path.read_bytes())
@@ -191,6 +194,15 @@ class Assignment:
         ids = [c.grade_id for c in self.cells if c.grade_id]
         if len(ids) != len(set(ids)):
             raise ValueError(f"{self.name}: grade ids are not unique")
+        earlier: set[str] = set()
+        for cell in self.of_role("test"):
+            missing = set(cell.pairs_with) - earlier
+            if missing:
+                raise ValueError(
+                    f"{self.name}: {cell.grade_id} pairs with {sorted(missing)}, which are not "
+                    "test cells before it"
+                )
+            earlier.add(cell.grade_id)
         clash = set(self.helper_names) & set(self.forbid)
         if clash:
             raise ValueError(f"{self.name}: judge cells define answer names: {sorted(clash)}")
@@ -243,6 +255,7 @@ class Assignment:
             "points": cell.points,
             "uses": list(cell.uses),
             "hidden_lines": list(cell.hidden),
+            "pairs_with": list(cell.pairs_with),
         }
 
 

@@ -173,6 +173,7 @@ def execute(
         execution.isolation = kernel.box.report("kernel")
         kernel.close()
         judge.close()
+        result.notes += [note for note in judge.notes if note not in result.notes]  # reach analysis
         code, reason = kernel.box.exit_code(), kernel.box.reason
         kernel.box.close()
         if current is not None:

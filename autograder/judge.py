@@ -19,7 +19,6 @@ import ast
 import builtins
 import contextlib
 import importlib
-import inspect
 import json
 import linecache
 import math
@@ -28,176 +27,21 @@ import select
 import socket
 import struct
 import sys
-import textwrap
 import time
 import traceback
 from pathlib import Path
 
-from autograder.run import STARTUP_TIMEOUT, Stop, home_of, process_env
+from autograder.room import CleanRoom, RoomFailed, plan_rooms
+from autograder.run import STARTUP_TIMEOUT, Box, Stop, home_of, process_env
+from autograder.student import KernelStopped, Student
 from cnnkit import grading
-from cnnkit.grading import NotPlainData, StudentCodeError, recv_frame, send_frame
+from cnnkit.grading import NotPlainData, recv_frame, send_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 JUDGE_SLACK = 60  # seconds a test may spend in the judge itself, beyond the cell's time limit
 
 
-class KernelStopped(BaseException):
-    """The student's kernel is gone: the test cannot go on (not catchable by ``except Exception``)."""
-
-
-class Blocked(BaseException):
-    """The student's code ran a forbidden package, or removed the recorder that watches for it."""
-
-    def __init__(self, reason: dict):
-        super().__init__(reason)
-        self.reason = reason
-
-
 # --- the judge's side ---------------------------------------------------------------------------
-
-
-class StudentFunction:
-    """A function or class of the student's notebook: calling it runs it in the student's kernel."""
-
-    def __init__(self, student: Student, name: str):
-        self._student, self._cnnkit_reference = student, name
-
-    def __call__(self, *args, **kwargs):
-        return self._student.call(self._cnnkit_reference, args, kwargs)
-
-    def __repr__(self) -> str:
-        return f"<the student's {self._cnnkit_reference}>"
-
-
-class StudentObject:
-    """An object of the student's notebook that is not plain data: reachable only with probe()."""
-
-    def __init__(self, name: str, kind: str):
-        self._cnnkit_reference, self._kind = name, kind
-
-    def __getattr__(self, attribute):
-        raise TypeError(
-            f"{self._cnnkit_reference} is {self._kind} in the student's notebook; "
-            "tests reach such objects with cnnkit.grading.probe()"
-        )
-
-    def __repr__(self) -> str:
-        return f"<the student's {self._cnnkit_reference}: {self._kind}>"
-
-
-def _prepare(value):
-    """Arguments for the student's side: proxies stay references, the rest must be plain data."""
-    if isinstance(value, (StudentFunction, StudentObject)):
-        return value
-    if type(value) in (list, tuple):
-        return type(value)(_prepare(item) for item in value)
-    if type(value) is dict:
-        return {key: _prepare(item) for key, item in value.items()}
-    return grading.to_plain(value)
-
-
-def _student_error(name: str, reply: dict) -> BaseException:
-    """The student's exception, as the built-in exception of its type (or its nearest built-in base)."""
-    cls = getattr(builtins, str(reply.get("builtin")), None)
-    if not (isinstance(cls, type) and issubclass(cls, Exception)):
-        cls = StudentCodeError
-    kind, message = str(reply.get("type"))[:100], str(reply.get("message"))[:2000]
-    if kind != cls.__name__:
-        message = f"{kind}: {message}"
-    error = cls(message)
-    error._cnnkit_student = name
-    return error
-
-
-class Student:
-    """The student's notebook as the tests see it: one request at a time over the grader's channel."""
-
-    def __init__(self, sock: socket.socket, forbid: dict[str, list[str]]):
-        self.sock, self.forbid = sock, forbid
-        self.limits: list[float] = []  # deadlines of the enclosing time_limit blocks
-        self.active = False  # lookups are refused while the judge cells run
-
-    def request(self, message: dict) -> dict:
-        """Send one request (a small header for the grader, the body for the kernel); the reply."""
-        header = {"op": message["op"]}
-        if self.limits:
-            header["timeout"] = max(0.0, min(self.limits) - time.monotonic())
-        head = json.dumps(header).encode()
-        body = grading.encode(message, plain=False)
-        send_frame(self.sock, struct.pack(">I", len(head)) + head + body)
-        try:
-            reply = grading.decode(recv_frame(self.sock))
-        except (ValueError, TypeError, KeyError, struct.error):
-            reply = None
-        if not isinstance(reply, dict):
-            reply = {"kind": "error", "message": "the student's side sent something unreadable"}
-        if reply.get("kind") == "stopped":
-            raise KernelStopped()
-        return reply
-
-    def read(self, name: str):
-        if not self.active:
-            raise KeyError(name)
-        reply = self.request({"op": "read", "name": name})
-        kind = reply.get("kind")
-        if kind == "callable":
-            return StudentFunction(self, name)
-        if kind == "value":
-            return reply.get("value")
-        if kind == "object":
-            return StudentObject(name, str(reply.get("type"))[:200])
-        raise KeyError(name)  # missing, a module, or nonsense: a NameError in the test
-
-    def call(self, name: str, args, kwargs):
-        arguments = [_prepare(list(args)), _prepare(dict(kwargs))]
-        reply = self.request(
-            {"op": "call", "name": name, "args": arguments, "forbid": self.forbid.get(name, [])}
-        )
-        return self._result(name, reply)
-
-    def probe(self, target, function, args, kwargs):
-        name = getattr(target, "_cnnkit_reference", None)
-        if not isinstance(name, str):
-            raise TypeError("probe() reaches the student's functions and objects (by their names)")
-        source = textwrap.dedent(inspect.getsource(function))
-        message = {
-            "op": "probe",
-            "name": name,
-            "function": function.__name__,
-            "source": source,
-            "args": [_prepare(list(args)), _prepare(dict(kwargs))],
-        }
-        return self._result(name, self.request(message))
-
-    def _result(self, name: str, reply: dict):
-        kind = reply.get("kind")
-        ran = reply.get("ran") or []
-        if ran:
-            raise Blocked({"kind": "ran", "name": name, "modules": [str(m) for m in ran][:5]})
-        if reply.get("recorder_removed"):
-            raise Blocked({"kind": "recorder", "name": name})
-        if kind == "returned":
-            return reply.get("value")
-        if kind == "raised":
-            raise _student_error(name, reply)
-        if kind == "not plain":
-            raise NotPlainData(
-                f"{name} returned {str(reply.get('type'))[:200]}, which the tests cannot receive "
-                "(plain data: numbers, strings, bytes, lists, tuples, dicts, NumPy arrays)"
-            )
-        if kind == "interrupted":
-            error = TimeoutError(f"{name} ran past its time limit and was interrupted")
-            error._cnnkit_student = name
-            raise error
-        raise NotPlainData(f"{name}: {str(reply.get('message'))[:300]}")
-
-    @contextlib.contextmanager
-    def time_limit(self, seconds: float):
-        self.limits.append(time.monotonic() + seconds)
-        try:
-            yield
-        finally:
-            self.limits.pop()
 
 
 class Namespace(dict):
@@ -258,19 +102,12 @@ def _reason(error: BaseException, filename: str, hidden_lines: set[int]) -> dict
 
 class Judge:
     def __init__(self, sock: socket.socket, setup: dict):
-        from autograder import reach
-
         self.sock = sock
-        self.student = Student(sock, {k: list(v) for k, v in setup["forbid"].items()})
+        names, self.rooms, self.notes = plan_rooms(setup)
+        self.student = Student(sock, names)
         self.namespace = Namespace(self.student)
+        self.passed: dict[str, bool] = {}  # grade_id -> passed in full
         grading._judge = self.student
-        program = reach.Program([tuple(cell) for cell in setup["student_cells"]])
-        helpers = set(setup["helper_names"]) - set(program.definitions)
-        self.findings = {}
-        for name, modules in setup["forbid"].items():
-            found = reach.check(program, name, modules, helpers)
-            if found:
-                self.findings[name] = found
 
     def run_helpers(self, cells: list[dict]) -> str:
         """Run the judge cells; an error there is the instructor's, reported as such."""
@@ -287,15 +124,22 @@ class Judge:
         return ""
 
     def run_test(self, test: dict) -> dict:
-        grade_id, points = test["grade_id"], float(test["points"])
-        blocked = [self.findings[n] for n in test["uses"] if n in self.findings]
-        if blocked:
-            found = blocked[0]
-            return {
+        """One test cell's verdict. A cell with ``pairs_with`` (an error-path test: "bad padding
+        raises") pays only when those success-path cells of the same function passed in full:
+        a function that raises on every input does not collect the error-path points."""
+        verdict = self._run_test(test)
+        unpaid = [g for g in test.get("pairs_with") or [] if not self.passed.get(g)]
+        if unpaid and verdict["outcome"] in ("passed", "partial"):
+            verdict = {
                 "score": 0.0,
                 "outcome": "failed",
-                "reason": {"kind": found.kind, "sentence": found.sentence(), "hidden": False},
+                "reason": {"kind": "paired", "cells": unpaid},
             }
+        self.passed[test["grade_id"]] = verdict["outcome"] == "passed"
+        return verdict
+
+    def _run_test(self, test: dict) -> dict:
+        grade_id, points = test["grade_id"], float(test["points"])
         filename = f"<test cell {grade_id}>"
         hidden_lines = set(test["hidden_lines"])
         self.student.active, self.student.limits = True, []
@@ -305,8 +149,6 @@ class Judge:
             value = eval(last, self.namespace) if last is not None else None
         except KernelStopped:
             return {"score": 0.0, "outcome": "not run", "reason": {"kind": "stopped"}}
-        except Blocked as blocked_error:
-            return {"score": 0.0, "outcome": "failed", "reason": blocked_error.reason}
         except SyntaxError as error:
             return {
                 "score": 0.0,
@@ -344,7 +186,7 @@ def main(argv: list[str]) -> int:
     for module in setup.get("preload", []):  # what the tests import: now, while the kernel works
         with contextlib.suppress(Exception):
             importlib.import_module(module)
-    _send_header(sock, {"op": "ready", "error": error})
+    _send_header(sock, {"op": "ready", "error": error, "rooms": judge.rooms, "notes": judge.notes})
     while True:
         try:
             message = json.loads(recv_frame(sock))
@@ -369,6 +211,8 @@ class JudgeProcess:
         self.box, self.limits, self.startup = box, limits, STARTUP_TIMEOUT
         self.sock: socket.socket | None = None
         self.kernel_stopped = False
+        self.rooms: dict[str, CleanRoom] = {}
+        self.notes: list[str] = []  # what the reach analysis found, for the instructor
 
     def start(self) -> None:
         self.token = secrets.token_hex(16)
@@ -412,7 +256,29 @@ class JudgeProcess:
             raise JudgeFailed("the judge did not get ready")
         if ready.get("error"):
             raise JudgeFailed(f"a judge cell failed: {ready['error']}")
+        self.notes = [str(note)[:300] for note in ready.get("notes") or []][:20]
+        self._start_rooms(ready.get("rooms") or {})
         self.ready = True
+
+    def _start_rooms(self, rooms: dict) -> None:
+        """Start every clean room now: they start together, and run their cells meanwhile."""
+        for key, spec in sorted(rooms.items())[:20]:
+            name = f"room{len(self.rooms)}"
+            box = Box(self.box.job_dir, self.box.job_dir / name, self.limits, self.box.isolation)
+            room = CleanRoom(box, self.limits, name, spec["forbid"], spec["cells"])
+            self.rooms[str(key)] = room
+            room.start()
+
+    def _room(self, key, deadline: float) -> CleanRoom:
+        room = self.rooms.get(key)
+        if room is None:
+            raise JudgeFailed(f"the judge asked for an unknown clean room {str(key)[:40]!r}")
+        if room.sock is None and not room.broken:
+            try:
+                room.connect(deadline)
+            except RoomFailed as error:
+                raise JudgeFailed(str(error)) from None
+        return room
 
     def _receive(self, end: float) -> tuple[dict, bytes]:
         """The judge's next frame: its header (what the grader reads) and body (for the kernel)."""
@@ -444,7 +310,19 @@ class JudgeProcess:
                 header, body = self._receive(cell_end + JUDGE_SLACK)
                 if header.get("op") == "result":
                     return header
-                if self.kernel_stopped:
+                if header.get("room") is not None:
+                    started = time.monotonic()
+                    room = self._room(header["room"], deadline)
+                    room.ensure([str(label) for label in header.get("needs") or []], deadline)
+                    # the room's start-up and the answer's cells do not count as the test's time
+                    cell_end = min(cell_end + time.monotonic() - started, deadline)
+                    left = cell_end - time.monotonic()
+                    wanted = header.get("timeout")
+                    timeout = left if wanted is None else min(float(wanted), left)
+                    reply, stopped_it = room.request(body, max(timeout, 0.0), deadline)
+                    if stopped_it and timeout >= left:
+                        run.status = "interrupted"
+                elif self.kernel_stopped:
                     reply = stopped
                 else:
                     try:
@@ -470,6 +348,9 @@ class JudgeProcess:
                     self.kernel_stopped = True
 
     def close(self) -> None:
+        for room in self.rooms.values():
+            with contextlib.suppress(Exception):
+                room.close()
         with contextlib.suppress(Exception):
             if self.sock is not None:
                 self.sock.close()

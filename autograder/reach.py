@@ -202,7 +202,9 @@ class Program:
         self.definitions: dict[str, list[_Definition]] = {}
         self.star_imports: list[tuple[str, str, int]] = []  # (module, cell, line)
         self.dynamic: list[tuple[str, str, int]] = []  # (construct, cell, line)
+        self.trees: dict[str, ast.Module] = {}
         for label, tree in parse_cells(cells):
+            self.trees[label] = tree
             for statement in tree.body:
                 self._collect(label, statement)
             self._scan_dynamic(label, tree)
@@ -471,3 +473,27 @@ def _check_definition(program, graded, current, definition, forbid, helpers, que
                         star_line,
                     )
     return None
+
+
+def cells_needed(program: Program, names) -> set[str]:
+    """Labels of the cells a clean room runs to define ``names``: the cells that bind them (every
+    binding counts), and, since a cell runs whole, the cells that bind what any of those cells
+    uses, and so on. Cells with a star import come along too."""
+    cells = {cell for _, cell, _ in program.star_imports}
+    seen: set[str] = set()
+    followed: set[str] = set()
+    queue = list(names)
+    while queue:
+        current = queue.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for definition in program.definitions.get(current, []):
+            if definition.cell in followed:
+                continue
+            followed.add(definition.cell)
+            cells.add(definition.cell)
+            tree = program.trees.get(definition.cell)
+            if tree is not None:
+                queue.extend(n for n in _references(tree)[0] if n in program.definitions)
+    return cells

@@ -12,56 +12,31 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import secrets
 import select
 import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 
 from autograder import sandbox
+from autograder.box import (  # noqa: F401 - the names the grader knows them by
+    MEMORY_SLACK,
+    Box,
+    Isolation,
+    Limits,
+    home_of,
+    process_env,
+)
 from cnnkit.grading import recv_frame, send_frame
 
 ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT = 120  # seconds for a kernel to answer its first request
 GRACE = 5  # seconds a kernel gets to stop after an interrupt
 IOPUB_GRACE = 3  # seconds to wait for the last outputs after the reply
-MEMORY_SLACK = 1 << 30  # all processes together: memory_bytes + this (libraries' shared pages)
-
-
-@dataclass(frozen=True)
-class Limits:
-    timeout: float = 1800  # seconds per submission
-    cell_timeout: float = 120  # seconds per cell
-    memory_bytes: int = 4 << 30  # per process (RLIMIT_DATA); all processes: + MEMORY_SLACK
-    max_processes: int = 64
-    output_keep_bytes: int = 2 << 20  # outputs kept in the graded notebook
-    output_cell_bytes: int = 100_000  # ... per cell
-    output_flood_bytes: int = 256 << 20  # received output beyond which the kernel is stopped
-    threads: int = 1
-    fsize_bytes: int = 256 << 20
-    tmp_mb: int = 512
-
-    def describe(self) -> str:
-        return (
-            f"{self.timeout:g} s per notebook, {self.cell_timeout:g} s per cell, "
-            f"{self.memory_bytes / 2**30:g} GB of memory, {self.max_processes} processes"
-        )
-
-
-@dataclass(frozen=True)
-class Isolation:
-    """How every process of a batch is sandboxed: the mode, and the places covered or put back."""
-
-    mode: str  # namespaces or limits (see autograder.sandbox)
-    hidden: tuple[str, ...] = ()
-    readonly: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,209 +51,6 @@ class CellRun:
 
 class Stop(Exception):
     """The kernel is gone (or was stopped): the run ends here."""
-
-
-class Box:
-    """One sandboxed process tree: start, watch, interrupt, kill."""
-
-    def __init__(self, job_dir: Path, run_dir: Path, limits: Limits, isolation: Isolation):
-        self.job_dir, self.run_dir, self.limits, self.isolation = (
-            job_dir,
-            run_dir,
-            limits,
-            isolation,
-        )
-        self.process: subprocess.Popen | None = None
-        self.reason = ""  # set by the watchdog (or us) before killing
-        self._stop = threading.Event()
-        self._watchdog: threading.Thread | None = None
-
-    def start(self, argv: list[str], env: dict, name: str, extra_readonly=()) -> None:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.run_dir.chmod(0o755)
-        self.job_dir.mkdir(parents=True, exist_ok=True)
-        limits, mode = self.limits, self.isolation.mode
-        config = sandbox.base_config(
-            argv,
-            rundir=self.run_dir,
-            report=self.job_dir / f"{name}-sandbox.json",
-            log=self.job_dir / f"{name}.log",
-            hide=list(self.isolation.hidden),
-            readonly=[*self.isolation.readonly, *extra_readonly],
-            env=env,
-            limits={
-                "data_bytes": limits.memory_bytes,
-                "nproc": limits.max_processes + 256 * max(1, limits.threads),  # threads count too
-                "fsize_bytes": limits.fsize_bytes,
-                "cpu_seconds": int(limits.timeout * (limits.threads + 1)) + 60,
-                "nofile": 4096,
-            },
-            mode=mode,
-            cwd="/tmp/home" if mode == "namespaces" else str(self.job_dir / f"{name}-home"),
-            tmp_size_mb=limits.tmp_mb,
-        )
-        config_path = self.job_dir / f"{name}-config.json"
-        config_path.write_text(json.dumps(config), encoding="utf-8")
-        self.process = subprocess.Popen(
-            [sys.executable, "-s", "-m", "autograder.sandbox", str(config_path)],
-            cwd=ROOT,
-            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(ROOT)},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(self.job_dir / f"{name}-launcher.log").open("wb"),
-            start_new_session=True,
-        )
-        self._watchdog = threading.Thread(target=self._watch, daemon=True)
-        self._watchdog.start()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def exit_code(self) -> int | None:
-        return None if self.process is None else self.process.poll()
-
-    def report(self, name: str) -> dict:
-        try:
-            return json.loads((self.job_dir / f"{name}-sandbox.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return {}
-
-    def interrupt(self) -> None:
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.process.pid, signal.SIGINT)
-
-    def kill(self, reason: str = "") -> None:
-        if reason and not self.reason:
-            self.reason = reason
-        if self.process is None:
-            return
-        for process in self._tree():
-            with contextlib.suppress(Exception):
-                process.kill()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(Exception):
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.wait(timeout=10)
-
-    def close(self) -> None:
-        self._stop.set()
-        self.kill()
-        if self._watchdog is not None:
-            self._watchdog.join(timeout=2)
-
-    def _tree(self):
-        import psutil
-
-        try:
-            root = psutil.Process(self.process.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
-
-    def _watch(self) -> None:
-        limit = self.limits.memory_bytes + MEMORY_SLACK
-        while not self._stop.wait(0.25):
-            if not self.alive():
-                return
-            tree = self._tree()
-            helpers = 3 if self.isolation.mode == "namespaces" else 2  # launcher, child, init
-            if len(tree) - helpers > self.limits.max_processes:
-                self.kill(f"it started more than {self.limits.max_processes} processes")
-                return
-            if _memory_of(tree, limit) > limit:
-                self.kill(f"it used more than {limit / 2**30:.1f} GB of memory")
-                return
-
-
-def _memory_of(tree, limit: int) -> int:
-    """The processes' memory, shared pages split between their users (proportional set size),
-    where it matters: past ``limit``.
-
-    Their resident sizes come first (``/proc/PID/statm``, cheap): they count shared pages in full,
-    so their sum is never below the proportional one, and while it is under the limit nothing more
-    is read. Only past it is ``/proc/PID/smaps_rollup`` read, which walks a process's page tables:
-    read four times a second for a process that holds TensorFlow, it cost the grader a third of a core.
-    """
-    resident = sum(_resident(process.pid) for process in tree)
-    return resident if resident <= limit else sum(_proportional(p.pid) for p in tree)
-
-
-def _resident(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm", "rb") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _proportional(pid: int) -> int:
-    """Proportional set size, else (no smaps_rollup) the resident size."""
-    try:
-        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return _resident(pid)
-
-
-def process_env(limits: Limits, home: str) -> dict:
-    """A sandboxed process's environment: nothing of the grader's but what notebooks need."""
-    threads = str(max(1, limits.threads))
-    env = {
-        "PATH": os.pathsep.join(
-            [str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"]
-        ),
-        "HOME": home,
-        "TMPDIR": "/tmp" if home.startswith("/tmp/") else home,
-        "LANG": "C.UTF-8",
-        "LC_ALL": "C.UTF-8",
-        "PYTHONHASHSEED": "0",
-        "PYTHONNOUSERSITE": "1",
-        # The course package is the repository's own cnnkit, the one the sandbox puts back (and the
-        # grader trusts), whatever an editable install of the virtual environment points at; the
-        # judge also finds autograder there (the kernel does not: it is not put back for it).
-        "PYTHONPATH": str(ROOT),
-        "PYTHONDONTWRITEBYTECODE": "1",
-        "MPLCONFIGDIR": f"{home}/.config/matplotlib",
-        "IPYTHONDIR": f"{home}/.ipython",
-        "JUPYTER_CONFIG_DIR": f"{home}/.jupyter",
-        "JUPYTER_DATA_DIR": f"{home}/.local/share/jupyter",
-        "JUPYTER_RUNTIME_DIR": f"{home}/.local/share/jupyter/runtime",
-        "XDG_CACHE_HOME": f"{home}/.cache",
-        "TF_CPP_MIN_LOG_LEVEL": "3",
-        "TF_ENABLE_ONEDNN_OPTS": "0",
-        "TF_NUM_INTRAOP_THREADS": threads,
-        "TF_NUM_INTEROP_THREADS": "1",
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-        "OPENBLAS_NUM_THREADS": threads,
-        # Waiting OpenMP threads sleep instead of spinning: the batch's kernels share the cores
-        # (benchmarks/thread_wait_policy.py).
-        "OMP_WAIT_POLICY": "PASSIVE",
-        "GRPC_VERBOSITY": "ERROR",
-        "ABSL_MIN_LOG_LEVEL": "3",
-    }
-    for key, value in os.environ.items():
-        if key in (
-            "KERAS_HOME",
-            "TFDS_DATA_DIR",
-            "TORCH_HOME",
-            "KERAS_BACKEND",
-            "CUDA_VISIBLE_DEVICES",
-        ):
-            env[key] = value
-        elif key.startswith("CNNKIT_"):
-            env[key] = value
-    return env
-
-
-def home_of(box: Box, name: str) -> str:
-    return "/tmp/home" if box.isolation.mode == "namespaces" else str(box.job_dir / f"{name}-home")
 
 
 class Kernel:

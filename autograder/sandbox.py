@@ -28,65 +28,42 @@ sandbox could not be set up (the reason is in the report file).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import resource
+import select
 import signal
-import socket
-import struct
-import subprocess
 import sys
-import tempfile
 import threading
 from pathlib import Path
 
-CLONE_NEWNS = 0x00020000
-CLONE_NEWIPC = 0x08000000
-CLONE_NEWUSER = 0x10000000
-CLONE_NEWPID = 0x20000000
-CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-    1,
-    2,
-    4,
-    32,
-    4096,
-    16384,
-    1 << 18,
+from autograder.mounts import (
+    CLONE_NEWIPC,
+    CLONE_NEWNET,
+    CLONE_NEWNS,
+    CLONE_NEWPID,
+    CLONE_NEWUSER,
+    MS_NODEV,
+    MS_NOSUID,
+    SandboxError,
+    _build_filesystem,
+    _check,
+    _libc,
+    _loopback_up,
+    _mount,
+    _open_kept,
+    _write,
 )
+from autograder.sandbox_config import (  # noqa: F401 - the names the grader knows them by
+    base_config,
+    probe,
+    python_paths,
+    standard_hidden,
+)
+
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 4, 38, 36
-SYS_MOUNT_SETATTR = 442  # same number on x86_64 and aarch64
-AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY, MOUNT_ATTR_NOSUID = -100, 0x8000, 1, 2
 SETUP_FAILED = 125
 INNER_UID = 1000  # the kernel's user id inside its namespaces
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class SandboxError(RuntimeError):
-    pass
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        code = ctypes.get_errno()
-        raise SandboxError(f"{what}: {os.strerror(code)} (errno {code})")
-
-
-def _mount(
-    source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
-):
-    _check(
-        _libc.mount(
-            source.encode() if source else None,
-            target.encode(),
-            fstype.encode() if fstype else None,
-            flags,
-            data.encode() if data else None,
-        ),
-        f"mount {target}",
-    )
 
 
 def _prctl(option: int, value: int) -> None:
@@ -105,22 +82,6 @@ def _die_with_parent(parent: int | None = None) -> None:
         os._exit(SETUP_FAILED)
 
 
-def _write(path: str, text: str) -> None:
-    fd = os.open(path, os.O_WRONLY)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-def _mkdirs(path: str) -> None:
-    os.makedirs(path, mode=0o755, exist_ok=True)
-
-
 def _set_limits(limits: dict) -> None:
     table = {
         "data_bytes": resource.RLIMIT_DATA,
@@ -137,75 +98,6 @@ def _set_limits(limits: dict) -> None:
                 value = min(value, hard)
             resource.setrlimit(which, (value, value))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-
-def _loopback_up() -> None:
-    """Bring up ``lo`` in the new network namespace (local sockets work, nothing else)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        import fcntl
-
-        iff_up, iff_loopback, iff_running = 0x1, 0x8, 0x40
-        request = struct.pack("16sH14x", b"lo", iff_up | iff_loopback | iff_running)
-        fcntl.ioctl(sock, 0x8914, request)  # SIOCSIFFLAGS
-
-
-def _readonly_root() -> bool:
-    """Make every mount read-only (kernel >= 5.12); False where the call is unavailable."""
-    attr = struct.pack("QQQQ", MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
-    buffer = ctypes.create_string_buffer(attr, len(attr))
-    result = _libc.syscall(
-        SYS_MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, buffer, ctypes.c_size_t(len(attr))
-    )
-    return result == 0
-
-
-def _open_kept(config: dict) -> dict[str, int]:
-    """O_PATH descriptors of what the kernel may see, opened before anything is covered (and, as
-    root, before taking the outer user id, which may not be allowed into the grader's folders)."""
-    keep = {}
-    for path in [*config["readonly"], config["rundir"]]:
-        if path not in keep:
-            try:
-                keep[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
-            except OSError:
-                pass  # missing: nothing to put back
-    return keep
-
-
-def _build_filesystem(config: dict, report: dict, keep: dict[str, int]) -> None:
-    """In a new mount namespace: read-only everything, cover the secrets, put back what is needed."""
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    report["readonly_root"] = _readonly_root()
-    private = {"/tmp": config["tmp_size_mb"], "/dev/shm": config["shm_size_mb"], "/var/tmp": 16}
-    private = {p: size for p, size in private.items() if os.path.isdir(p) and not os.path.islink(p)}
-    for path, size in private.items():
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size}m,mode=1777")
-    covers = []
-    for path in sorted(set(config["hide"]), key=len):
-        if any(_under(path, done) for done in [*covers, *private]):
-            continue  # already out of sight
-        if not os.path.isdir(path) or os.path.islink(path):
-            continue
-        _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-        covers.append(path)
-    report["hidden"] = covers
-    for path, fd in keep.items():
-        writable = path == config["rundir"]
-        if not writable and not any(_under(path, root) for root in [*covers, *private]):
-            continue  # still visible where it is (read-only like everything else)
-        if os.path.isdir(f"/proc/self/fd/{fd}"):
-            _mkdirs(path)
-        else:
-            _mkdirs(os.path.dirname(path))
-            if not os.path.exists(path):
-                open(path, "w").close()  # noqa: SIM115 - a mount point for a file
-        _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if writable else MS_RDONLY)
-        _mount(None, path, None, flags)
-        os.close(fd)
-    for path in covers:  # nothing can be created in the covers any more
-        _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=755")
-    _mkdirs(config["cwd"])
 
 
 def _drop_to_inner_user() -> None:
@@ -256,10 +148,15 @@ def _init(config: dict, log_fd: int, kill_orphans: bool) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel only
     if kill_orphans:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        # No PID namespace ends the orphans when this process dies: its parent's death sends
+        # SIGTERM instead of SIGKILL, and it kills them all first.
+        signal.signal(signal.SIGTERM, _end_all)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != config["_launcher"]:
+            _end_all()
     kernel = os.fork()
     if kernel == 0:
-        if config["mode"] == "namespaces":
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
         _exec_kernel(config, log_fd)
     code = SETUP_FAILED
     while True:
@@ -273,6 +170,11 @@ def _init(config: dict, log_fd: int, kill_orphans: bool) -> int:
     if kill_orphans:
         _kill_descendants()
     return code
+
+
+def _end_all(*_) -> None:
+    _kill_descendants()
+    os._exit(128 + signal.SIGKILL)
 
 
 def _kill_descendants() -> None:
@@ -333,7 +235,8 @@ def _copy_capped(read_fd: int, log_path: str, cap: int) -> None:
 
 def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: int, report: dict):
     """The child that enters the namespaces (runs until the kernel ends)."""
-    _die_with_parent()
+    launcher = os.getppid()
+    _die_with_parent(launcher)
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
     if config.get("user_namespace", True):
         _check(_libc.unshare(flags), "unshare")
@@ -348,16 +251,23 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
             os.setgroups([])
         os.setresgid(0, 0, 0)
         os.setresuid(0, 0, 0)
+    # unshare(CLONE_NEWUSER) and the new user ids cleared the parent-death signal: set it again
+    # (this process is not in the new PID namespace, so its parent's PID still reads right)
+    _die_with_parent(launcher)
     _build_filesystem(config, report, keep)
     try:
         _loopback_up()
         report["loopback"] = True
     except OSError as error:
         report["loopback"] = f"not up: {error}"
+    # Init's parent is outside its PID namespace (getppid() reads 0): it learns that this process
+    # is gone from a pipe whose only writer is this process.
+    lifeline_read, lifeline_write = os.pipe()
     init = os.fork()  # the first process of the new PID namespace
     if init == 0:
         try:
-            _die_with_parent()
+            os.close(lifeline_write)
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             try:
                 _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
                 report["proc"] = "private"
@@ -370,6 +280,10 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
                 os.setgroups([])
                 os.setresgid(config["outer_uid"], config["outer_uid"], config["outer_uid"])
                 os.setresuid(config["outer_uid"], config["outer_uid"], config["outer_uid"])
+            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the new user ids cleared it
+            if select.select([lifeline_read], [], [], 0)[0]:  # EOF: the parent died meanwhile
+                os._exit(SETUP_FAILED)
+            os.close(lifeline_read)
             report["setup"] = "ok"
             os.write(ready_write, json.dumps(report).encode() + b"\n")
             os.close(ready_write)
@@ -379,6 +293,7 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
             os.write(ready_write, json.dumps(report).encode() + b"\n")
             os._exit(SETUP_FAILED)
     os.close(ready_write)
+    os.close(lifeline_read)
     _, status = os.waitpid(init, 0)
     os._exit(_status_code(status))
 
@@ -447,10 +362,10 @@ def _run_limits(config: dict, log_fd: int) -> int:
     if nproc:  # counted over all of this user's processes here: leave room for the others
         config["limits"]["nproc"] = nproc + _user_task_count()
     _write_report(config, report)
+    config["_launcher"] = os.getpid()
     init = os.fork()
     if init == 0:
         try:
-            _die_with_parent()
             os.makedirs(config["cwd"], exist_ok=True)
             _set_limits(config["limits"])
             os._exit(_init(config, log_fd, kill_orphans=True))
@@ -514,146 +429,6 @@ def main(argv: list[str]) -> int:
 
 
 # --- finding out what the system allows ----------------------------------------------------
-
-
-def probe(work: Path | None = None) -> dict:
-    """Try the namespace sandbox once with a tiny program; return its report (``mode``: the mode
-    that works, ``namespaces`` or ``limits``; ``why`` when namespaces could not be used)."""
-    with tempfile.TemporaryDirectory(prefix="ag-probe-", dir=work) as folder:
-        folder = Path(folder)
-        os.chmod(folder, 0o755)
-        rundir = folder / "run"
-        rundir.mkdir()
-        secret = folder / "secret"
-        secret.mkdir()
-        (secret / "s").write_text("s", encoding="utf-8")
-        script = f"import os, sys; sys.exit(3 if os.path.exists({str(secret / 's')!r}) else 0)"
-        for user_namespace in (True, False):
-            if not user_namespace and os.geteuid() != 0:
-                break
-            config = base_config(
-                [sys.executable, "-I", "-c", script],
-                rundir=rundir,
-                report=folder / "report.json",
-                log=folder / "log.txt",
-                hide=[secret, *standard_hidden()],
-                readonly=python_paths(),
-                env={"PATH": "/usr/bin:/bin"},
-                limits={"nproc": 64},
-                mode="namespaces",
-            )
-            config["user_namespace"] = user_namespace
-            code = _run_launcher(config, folder / "config.json")
-            report = _read_json(folder / "report.json")
-            if code == 0 and report.get("setup") == "ok":
-                report["mode"] = "namespaces"
-                report["user_namespace"] = user_namespace
-                return report
-        why = _read_json(folder / "report.json").get("setup") or f"exit code {code}"
-        log = (folder / "log.txt").read_text(encoding="utf-8", errors="replace")[-300:]
-        return {"mode": "limits", "why": f"{why} {log}".strip()}
-
-
-SYSTEM_TOP_LEVEL = {
-    "bin",
-    "dev",
-    "etc",
-    "lib",
-    "lib32",
-    "lib64",
-    "libx32",
-    "proc",
-    "sbin",
-    "sys",
-    "tmp",
-    "usr",
-    "var",
-}
-
-
-def standard_hidden() -> list[str]:
-    """Places a notebook has no business reading: home folders (keys, tokens), mounted disks,
-    add-on software, runtime sockets. Whatever the kernel needs from them is put back read-only."""
-    places = ["/root", "/home", "/mnt", "/media", "/srv", "/opt", "/run", "/var/run"]
-    # Allow-list the top level: any other folder of / (e.g. /work, where another checkout of the
-    # course with its solutions may live) is covered too, not only this repository.
-    for entry in sorted(os.listdir("/")):
-        path = os.path.join("/", entry)
-        if entry not in SYSTEM_TOP_LEVEL and os.path.isdir(path) and not os.path.islink(path):
-            places.append(path)
-    home = os.path.expanduser("~")
-    if home not in ("/", ""):
-        places.append(os.path.realpath(home))
-    return places
-
-
-def python_paths() -> list[str]:
-    """The folders this Python needs: the virtual environment and the installation it came from."""
-    paths = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix}
-    paths |= {os.path.realpath(p) for p in paths}
-    paths.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
-    return sorted(paths)
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-
-
-def _run_launcher(config: dict, path: Path) -> int:
-    path.write_text(json.dumps(config), encoding="utf-8")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root
-    try:
-        return subprocess.run(
-            [sys.executable, "-m", "autograder.sandbox", str(path)],
-            env=env,
-            cwd=root,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ).returncode
-    except subprocess.TimeoutExpired:
-        return -9
-
-
-def base_config(
-    argv: list[str],
-    *,
-    rundir: Path,
-    report: Path,
-    log: Path,
-    hide: list,
-    readonly: list,
-    env: dict,
-    limits: dict,
-    mode: str,
-    cwd: str = "/tmp/home",
-    tmp_size_mb: int = 512,
-    shm_size_mb: int = 256,
-) -> dict:
-    return {
-        "argv": argv,
-        "mode": mode,
-        "rundir": str(rundir),
-        "report": str(report),
-        "log": str(log),
-        "log_cap": 1 << 20,
-        "hide": [str(p) for p in hide],
-        "readonly": [str(p) for p in readonly],
-        "env": env,
-        "limits": limits,
-        "cwd": cwd,
-        "tmp_size_mb": tmp_size_mb,
-        "shm_size_mb": shm_size_mb,
-        "outer_uid": "auto",
-        "user_namespace": True,
-        "parent": os.getpid(),  # the launcher is started by the process that writes its config
-    }
 
 
 if __name__ == "__main__":

@@ -389,7 +389,7 @@ def test_memory_is_measured_proportionally_only_past_the_limit():
     proportional sizes (shared pages split between processes) decide."""
     import psutil
 
-    from autograder.run import _memory_of
+    from autograder.box import _memory_of
 
     me = psutil.Process()
     slack = 64 << 20  # this process allocates a little between two readings
@@ -425,3 +425,30 @@ def test_a_sandbox_launcher_whose_grader_is_gone_starts_nothing(tmp_path):
     path.write_text(json.dumps(config), encoding="utf-8")
     run = subprocess.run(launcher, cwd=REPO, capture_output=True, timeout=60)
     assert run.returncode == 0 and marker.exists(), run.stderr.decode()[-2000:]
+
+
+def test_an_error_path_cell_pays_only_beside_its_success_path_cells():
+    from autograder.judge import Judge
+    from cnnkit import grading
+
+    try:
+        judge = Judge(None, {"student_cells": [], "helper_names": [], "forbid": {}})
+    finally:
+        grading._judge = None  # the judge process's setting: not for the other tests here
+    assert judge.run_helpers([]) == ""
+
+    def test(grade_id, code, pairs=()):
+        message = {"grade_id": grade_id, "code": code, "points": 1, "uses": [], "hidden_lines": []}
+        return judge.run_test({**message, "pairs_with": list(pairs)})
+
+    assert test("results", "assert 1 == 2")["outcome"] == "failed"
+    raises = test("bad_input_raises", "pass", pairs=["results"])  # would pass on its own
+    assert (raises["outcome"], raises["reason"]["kind"]) == ("failed", "paired")
+    assert test("other_results", "assert 1 == 1")["outcome"] == "passed"
+    assert test("other_raises", "pass", pairs=["other_results"])["outcome"] == "passed"
+    assert (
+        "pays only when"
+        in __import__("autograder.events", fromlist=["Verdict"])
+        .Verdict("bad_input_raises", 0, 1, "failed", raises["reason"])
+        .sentence()
+    )

@@ -6,7 +6,6 @@ import builtins
 import json
 import socket
 import struct
-import sys
 
 from cnnkit.grading.plain import MAX_FRAME, NotPlainData, decode, encode, to_plain
 
@@ -39,26 +38,6 @@ def _builtin_base(error: BaseException) -> str:
         if getattr(builtins, cls.__name__, None) is cls:
             return cls.__name__
     return "Exception"
-
-
-class _Recorder:
-    """Notes which forbidden packages' code runs during a call (a profile function)."""
-
-    def __init__(self, forbidden):
-        self.forbidden = tuple(forbidden)
-        self.seen = set()
-
-    def _check(self, module):
-        if isinstance(module, str) and module.startswith(self.forbidden):
-            for name in self.forbidden:
-                if module == name or module.startswith(name + "."):
-                    self.seen.add(name)
-
-    def __call__(self, frame, event, arg):
-        if event == "call":
-            self._check(frame.f_globals.get("__name__"))
-        elif event == "c_call":
-            self._check(getattr(arg, "__module__", None))
 
 
 class _Server:
@@ -101,15 +80,9 @@ class _Server:
             args = [self.lookup(request["name"]), *args]
         else:
             return {"kind": "error", "message": f"unknown request {op!r}"}
-        recorder = _Recorder(request.get("forbid") or ())
-        previous = sys.getprofile()
-        if recorder.forbidden:
-            sys.setprofile(recorder)
         try:
             result = function(*args, **kwargs)
         except BaseException as error:  # noqa: BLE001 - every exception goes back as data
-            if recorder.forbidden:
-                sys.setprofile(previous)
             if isinstance(error, KeyboardInterrupt):
                 return {"kind": "interrupted"}
             return {
@@ -117,21 +90,11 @@ class _Server:
                 "type": type(error).__qualname__,
                 "builtin": _builtin_base(error),
                 "message": _message(error),
-                "ran": sorted(recorder.seen),
             }
-        removed = bool(recorder.forbidden) and sys.getprofile() is not recorder
-        if recorder.forbidden:
-            sys.setprofile(previous)
         try:
-            value = to_plain(result)
+            return {"kind": "returned", "value": to_plain(result)}
         except NotPlainData as error:
-            return {"kind": "not plain", "type": str(error), "ran": sorted(recorder.seen)}
-        return {
-            "kind": "returned",
-            "value": value,
-            "ran": sorted(recorder.seen),
-            "recorder_removed": removed,
-        }
+            return {"kind": "not plain", "type": str(error)}
 
 
 def _message(error: BaseException) -> str:

@@ -69,6 +69,7 @@ class Case:
     contains: tuple[str, ...] = ()  # ... and contains these
     scores: dict[str, float] = field(default_factory=dict)
     isolation_only: bool = False  # the outcome depends on the namespace sandbox
+    twin: str = ""  # the honest case that did the same work: the trick never scores above it
 
 
 def answers_of(notebook_path: Path) -> dict[str, str]:
@@ -81,6 +82,7 @@ def answers_of(notebook_path: Path) -> dict[str, str]:
 
 
 CORRECT = answers_of(SOLUTION)
+BLANK = answers_of(STUDENT)
 RF_CORRECT = CORRECT["receptive_field_size"]
 COUNTS_CORRECT = CORRECT["parameter_counts"]
 RF_WRONG = (
@@ -142,6 +144,17 @@ def honest_cases() -> list[Case]:
         Case("honest_full", SOLUTION.read_text(encoding="utf-8"), "graded", scores=FULL),
         Case("honest_partial", answered(RF_WRONG, COUNTS_WRONG), "graded", scores=WRONG_POINTS),
         Case("honest_blank", STUDENT.read_text(encoding="utf-8"), "graded", scores=ZERO),
+        # the honest twins of the tricks: the work a trick really did, done honestly
+        Case(
+            "honest_counts_only",
+            answered(BLANK["receptive_field_size"]),
+            "graded",
+            scores=points(RF),
+        ),
+        Case("honest_no_conv_bias", answered(counts=COUNTS_WRONG), "graded", scores=points(CONV)),
+        Case(
+            "honest_no_bias", answered(counts=COUNTS_NO_BIAS), "graded", scores=points(DENSE, CONV)
+        ),
     ]
 
 
@@ -281,29 +294,31 @@ def runaway_code() -> list[Case]:
             ("test cell receptive_field_visible",),
             scores=points(RF),
         ),
+        # the graded functions run in their clean room: it is stopped, the kernel goes on
         Case(
             "loop_ignores_interrupt",
             answered(counts=ignore),
-            "partly graded: a cell ran past",
-            ("did not stop when interrupted", "test cell conv_param_count_visible"),
+            "graded; interrupted after",
+            ("conv_param_count_visible",),
             scores=points(CONV),
+            twin="honest_no_conv_bias",
         ),
         Case("memory_bomb", answered(counts=memory), "graded", scores=points(DENSE)),
         Case(
             "memory_bomb_processes",
             answered(counts=processes_memory),
-            "partly graded: it used more than",
-            ("GB of memory in test cell conv_param_count_visible",),
+            "graded",
             scores=points(CONV),
             isolation_only=True,
+            twin="honest_no_conv_bias",
         ),
         Case(
             "fork_bomb",
             answered(counts=fork_bomb),
-            "partly graded: it started more than",
-            ("processes in test cell conv_param_count_visible",),
+            "graded",
             scores=points(CONV),
             isolation_only=True,
+            twin="honest_no_conv_bias",
         ),
         Case("output_flood", answered(extra=flood), "graded; output cut at", scores=FULL),
     ]
@@ -328,13 +343,8 @@ def exits() -> list[Case]:
             ("answer cell parameter_counts",),
             scores=points(DENSE, CONV),
         ),
-        Case(
-            "kill_kernel",
-            answered(counts=kill),
-            "partly graded: the kernel was killed by signal SIGKILL",
-            ("test cell conv_param_count_visible",),
-            scores=points(CONV),
-        ),
+        # conv_params runs in its clean room: the room dies, not the kernel
+        Case("kill_kernel", answered(counts=kill), "graded", scores=points(CONV)),
     ]
 
 
@@ -430,12 +440,23 @@ def tampering() -> list[Case]:
             "graded",
             scores=points(RF, CONV),
         ),
-        # The tests run in the judge: patching the kernel's libraries changes nothing there. These
-        # notebooks also write through builtins or IPython, which could replace any answer unseen:
-        # nothing that must be written by hand can be checked, and those cells score 0.
-        Case("patch_libraries", answered(counts=patch_libraries), "graded", scores=ZERO),
-        Case("patch_traceback", answered(counts=patch_traceback), "graded", scores=ZERO),
-        Case("patch_ipython", answered(counts=patch_ipython), "graded", scores=ZERO),
+        # The tests run in the judge and the graded functions in their clean room: patching the
+        # kernel's libraries, builtins or IPython changes neither. The counts score what they are
+        # worth (they forget the biases), like their honest twin.
+        *[
+            Case(
+                name,
+                answered(counts=text),
+                "graded",
+                scores=points(DENSE, CONV),
+                twin="honest_no_bias",
+            )
+            for name, text in [
+                ("patch_libraries", patch_libraries),
+                ("patch_traceback", patch_traceback),
+                ("patch_ipython", patch_ipython),
+            ]
+        ],
     ]
 
 
@@ -495,41 +516,59 @@ def tricks() -> list[Case]:
     )
     return [
         # the issue's case: the calculator imported under another name, outside the function
-        Case("delegate_to_cnnkit", answered(delegate), "graded", scores=points(RF)),
-        # writes through the namespace could rebind anything: nothing that declares forbid can be checked
+        Case(
+            "delegate_to_cnnkit",
+            answered(delegate),
+            "graded",
+            scores=points(RF),
+            twin="honest_counts_only",
+        ),
+        # Writes through the namespace rebind the kernel's name, but the clean room runs the cells
+        # that define the graded function: the answer written in the notebook is graded (a note
+        # tells the instructor that the notebook does something the analysis cannot follow).
         Case(
             "globals_rebinding",
             answered(extra="globals()['receptive_field_size'] = len\n"),
             "graded",
-            scores=ZERO,
+            scores=FULL,
+            twin="honest_full",
         ),
         Case(
             "exec_import",
             answered(extra="exec('from cnnkit.receptive import receptive_field_size')\n"),
             "graded",
-            scores=ZERO,
+            scores=FULL,
+            twin="honest_full",
         ),
-        Case("importlib_inside", answered(importlib_inside), "graded", scores=ZERO),
+        Case(
+            "importlib_inside",
+            answered(importlib_inside),
+            "graded",
+            scores=points(RF),
+            twin="honest_counts_only",
+        ),
         Case(
             "module_written_to_disk",
             answered(from_module, extra=write_module),
             "graded",
             scores=points(RF),
+            twin="honest_counts_only",
         ),
-        # torch's code ran although no line names torch: the recorder on the student's side sees it
+        # torch is not installed where conv_params is graded, whatever imports it
         Case(
             "torch_through_torchvision",
             answered(counts=via_torchvision),
             "graded",
             scores=points(CONV),
+            twin="honest_no_conv_bias",
         ),
         # printed inputs and error messages of hidden tests stay out of the feedback
         Case("print_inputs", answered(printing), "graded", scores=FULL),
         Case("leak_in_exception", answered(leaking_error), "graded", scores=points(RF)),
         Case("sys_exit_in_function", answered(counts=exiting), "graded", scores=points(DENSE)),
         Case("return_generator", answered(counts=generator), "graded", scores=points(CONV)),
-        # the student's side of the channel is theirs to break, and only their own answers suffer
-        Case("forge_replies", answered(extra=forged), "graded", scores=ZERO),
+        # the kernel's side of the channel is theirs to break; the graded functions run elsewhere
+        Case("forge_replies", answered(extra=forged), "graded", scores=FULL, twin="honest_full"),
         # an honest notebook saved by an older tool
         Case("honest_nbformat3", old_format, "graded", scores=FULL),
     ]
@@ -625,11 +664,219 @@ def reaching_out(context: Context) -> list[Case]:
     )
     nb.cells.insert(index_of(nb, "dense_param_count_visible"), nbformat.v4.new_code_cell(leak))
     return [
-        # both run code built at run time (exec, __import__): they cannot be checked either
-        Case("read_secrets", nbformat.writes(nb), "graded", scores=ZERO, isolation_only=True),
-        Case("write_elsewhere", answered(extra=write), "graded", scores=ZERO, isolation_only=True),
+        # nothing to find, nothing written: the answers score what they are worth
+        Case(
+            "read_secrets",
+            nbformat.writes(nb),
+            "graded",
+            scores=WRONG_POINTS,
+            isolation_only=True,
+            twin="honest_partial",
+        ),
+        Case(
+            "write_elsewhere",
+            answered(extra=write),
+            "graded",
+            scores=FULL,
+            isolation_only=True,
+            twin="honest_full",
+        ),
         Case("network", answered(extra=network), "graded", scores=FULL, isolation_only=True),
         Case("lingering_process", answered(extra=linger), "graded", scores=FULL),
+    ]
+
+
+def grading_v3(context: Context) -> list[Case]:
+    """Grading v3 (issue 22): one case per class of weakness, each beside its honest twin."""
+    conv_with = lambda body: COUNTS_CORRECT.replace(  # noqa: E731 - conv_params's body replaced
+        "    weights_per_filter = kernel_size * kernel_size * in_channels\n"
+        "    return (weights_per_filter + 1) * filters",
+        textwrap.indent(textwrap.dedent(body), "    ").rstrip() + "\n",
+    )
+    rf_with = lambda body: (  # noqa: E731 - a receptive_field_size of this body
+        "def receptive_field_size(layers):\n" + textwrap.indent(textwrap.dedent(body), "    ")
+    )
+    torch_count = (
+        "sum(p.numel() for p in torch.nn.Conv2d(in_channels, filters, kernel_size).parameters())"
+    )
+    profile_off = conv_with(
+        f"""\
+        import sys
+        sys.setprofile(None)  # the old recorder was a profile function
+        import torch
+        return {torch_count}
+        """
+    )
+    on_a_thread = conv_with(
+        f"""\
+        import threading
+        found = []
+
+        def count():
+            import torch
+            found.append({torch_count})
+
+        worker = threading.Thread(target=count)
+        worker.start()
+        worker.join()
+        return found[0] if found else None
+        """
+    )
+    from_sys_modules = "import sys\n\n" + conv_with(
+        f"""\
+        torch = sys.modules.get("torch") or __import__("to" + "rch")
+        return {torch_count}
+        """
+    )
+    exec_in_function = rf_with(
+        """\
+        scope = {}
+        exec("from cnnkit.receptive import receptive_field_size as f", scope)
+        return scope["f"](layers)
+        """
+    )
+    smuggled = rf_with("return _tools[0].receptive_field_size(layers)\n")
+    encoded = (
+        "import base64\n"
+        "exec(base64.b64decode("
+        f"{__import__('base64').b64encode(b'from cnnkit.receptive import receptive_field_size').decode()!r}"
+        "))\n"
+    )
+    unused_import = "from cnnkit import receptive  # not used\n\n" + RF_CORRECT
+    debugging = "print(sorted(name for name in globals() if not name.startswith('_')))\n"
+    side_experiment = "import torch\n\nprint(torch.nn.Conv2d(3, 8, 3).weight.shape)\n"
+    fill_folder = textwrap.dedent(
+        """\
+        import os, sys
+        folder = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])  # the kernel's connection folder
+        block = b"x" * (8 << 20)
+        for number in range(75):  # 600 MB onto the grader's disk, if nothing stops it
+            with open(os.path.join(folder, f"fill-{number}"), "wb") as handle:
+                handle.write(block)
+        """
+    )
+    fill_room = conv_with(
+        """\
+        import os, sys
+        folder = os.path.dirname(os.path.abspath(sys.argv[0]))  # the clean room's folder
+        block = b"x" * (8 << 20)
+        for number in range(75):
+            with open(os.path.join(folder, f"fill-{number}"), "wb") as handle:
+                handle.write(block)
+        return (kernel_size * kernel_size * in_channels + 1) * filters
+        """
+    )
+    fill_tmp = textwrap.dedent(
+        """\
+        block = b"x" * (8 << 20)
+        try:
+            for number in range(75):
+                with open(f"/tmp/fill-{number}", "wb") as handle:
+                    handle.write(block)
+        except OSError as error:
+            print("FULL", type(error).__name__)
+        """
+    )
+    linger_room = RF_CORRECT.replace(
+        '    """Input pixels, along one side, seen by one neuron of the last of ``layers``."""\n',
+        '    """Input pixels, along one side, seen by one neuron of the last of ``layers``."""\n'
+        "    import os, sys\n"
+        "    if not os.environ.get('LINGERING') and os.fork() == 0:  # a daemon left in the room\n"
+        "        os.setsid()\n"
+        "        if os.fork() == 0:\n"
+        f"            os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(600)  # {context.marker}'])\n"
+        "        os._exit(0)\n"
+        "    os.environ['LINGERING'] = '1'  # one daemon is enough\n",
+    )
+    assert linger_room != RF_CORRECT
+    rf_twin, conv_twin = "honest_counts_only", "honest_no_conv_bias"
+    return [
+        # class 1: the forbidden packages do not exist where the answers run
+        Case(
+            "v3_exec_in_function",
+            answered(exec_in_function),
+            "graded",
+            scores=points(RF),
+            twin=rf_twin,
+        ),
+        Case(
+            "v3_object_smuggled",
+            answered(smuggled, extra="_tools = [__import__('cnnkit.receptive', fromlist=['x'])]\n"),
+            "graded",
+            scores=points(RF),
+            twin=rf_twin,
+        ),
+        Case("v3_data_becomes_code", answered(encoded), "graded", scores=points(RF), twin=rf_twin),
+        Case(
+            "v3_profile_off",
+            answered(counts=profile_off),
+            "graded",
+            scores=points(CONV),
+            twin=conv_twin,
+        ),
+        Case(
+            "v3_torch_on_a_thread",
+            answered(counts=on_a_thread),
+            "graded",
+            scores=points(CONV),
+            twin=conv_twin,
+        ),
+        Case(
+            "v3_sys_modules",
+            answered(counts=from_sys_modules),
+            "graded",
+            scores=points(CONV),
+            twin=conv_twin,
+        ),
+        # an import the answer never uses does not take its cell down: only use of it fails
+        Case(
+            "v3_unused_forbidden_import",
+            answered(unused_import),
+            "graded",
+            scores=FULL,
+            twin="honest_full",
+        ),
+        # class 6: honest notebooks that read globals() or use torch outside the answers keep full marks
+        Case(
+            "v3_honest_debug_globals",
+            answered(extra=debugging),
+            "graded",
+            scores=FULL,
+            twin="honest_full",
+        ),
+        Case(
+            "v3_honest_torch_aside",
+            answered(extra=side_experiment),
+            "graded",
+            scores=FULL,
+            twin="honest_full",
+        ),
+        # class 5: the grader's disk stays untouched
+        Case(
+            "v3_fill_connection_folder",
+            answered(extra=fill_folder),
+            "partly graded: it wrote more than",
+            ("into the grader's folder",),
+            scores=ZERO,
+            twin="honest_full",
+        ),
+        Case(
+            "v3_fill_room_folder",
+            answered(counts=fill_room),
+            "graded",
+            scores=points(CONV),
+            twin=conv_twin,
+        ),
+        Case(
+            "v3_fill_tmp",
+            answered(extra=fill_tmp),
+            "graded",
+            scores=FULL,
+            isolation_only=True,
+            twin="honest_full",
+        ),
+        # class 7: a process left behind by a graded function dies with its clean room
+        Case("v3_linger_in_room", answered(linger_room), "graded", scores=FULL, twin="honest_full"),
     ]
 
 
@@ -644,6 +891,7 @@ def cases(context: Context | None = None) -> list[Case]:
         *tampering(),
         *tricks(),
         *reaching_out(context),
+        *grading_v3(context),
     ]
 
 
