@@ -256,3 +256,17 @@ SUBMISSIONS = {
         },
     ),
 }
+
+# An error-path test pays only beside the success-path cells of its function (the test cell's
+# `grading.pairs_with`): a function that fails those loses its error-path point too, however it raises.
+PAIRS = {
+    "conv_output_size_bad_padding_hidden": {"conv_output_size_visible", "conv_output_size_hidden"},
+    "depthwise_error_hidden": {"depthwise_visible", "depthwise_hidden"},
+}
+SUBMISSIONS = {
+    student: (
+        answers,
+        set(failing) | {cell for cell, needs in PAIRS.items() if needs & set(failing)},
+    )
+    for student, (answers, failing) in SUBMISSIONS.items()
+}

@@ -185,3 +185,17 @@ if (REPO / "autograder" / "judge.py").exists():  # the grader whose tests run ap
         },
         GRAM_VALUES,
     )
+
+# An error-path test pays only beside the success-path cells of its function (the test cell's
+# `grading.pairs_with`): a function that fails those loses its error-path point too, however it raises.
+PAIRS = {
+    "gram_layout_error_hidden": {"gram_visible", "gram_nhwc_hidden", "gram_nchw_hidden"},
+    "style_mismatch_hidden": {"style_visible", "style_layers_hidden", "style_nchw_hidden"},
+}
+SUBMISSIONS = {
+    student: (
+        answers,
+        set(failing) | {cell for cell, needs in PAIRS.items() if needs & set(failing)},
+    )
+    for student, (answers, failing) in SUBMISSIONS.items()
+}
