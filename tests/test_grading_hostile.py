@@ -294,6 +294,7 @@ def test_no_process_outlives_the_batch(batch):
     assert batch["survivors"] == [], [p.pid for p in batch["survivors"]]
 
 
+@pytest.mark.slow
 def test_no_trick_scores_above_its_honest_twin(batch):
     rows, cases = batch["rows"], batch["cases"]
     twins = [(name, case.twin) for name, case in cases.items() if case.twin]
@@ -302,6 +303,7 @@ def test_no_trick_scores_above_its_honest_twin(batch):
         assert float(rows[name]["total_autograded"]) <= float(rows[twin]["total_autograded"]), name
 
 
+@pytest.mark.slow
 def test_a_flood_of_files_stops_at_the_cap_and_spares_the_other_rows(batch):
     status = batch["rows"]["v3_fill_connection_folder"]["status"]
     assert "into the grader's folder" in status
