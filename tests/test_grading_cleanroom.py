@@ -22,6 +22,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from processes import marked_processes  # noqa: E402
+
 from autograder import reach, sandbox  # noqa: E402
 from autograder.grade import isolation_for  # noqa: E402
 from autograder.room import CleanRoom, absent_packages  # noqa: E402
@@ -197,9 +199,9 @@ def test_every_process_dies_with_the_grader_that_started_it(tmp_path, mode):
     )
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and not _marked(marker):
+        while time.monotonic() < deadline and not marked_processes(marker):
             time.sleep(0.2)
-        assert _marked(marker), (
+        assert marked_processes(marker), (
             (tmp_path / "log.txt").read_text() if (tmp_path / "log.txt").exists() else ""
         )
         descendants = psutil.Process(grader.pid).children(recursive=True)
@@ -213,17 +215,6 @@ def test_every_process_dies_with_the_grader_that_started_it(tmp_path, mode):
             time.sleep(0.2)
         assert alive == [], [(p.pid, p.cmdline()) for p in alive]
     finally:
-        for process in _marked(marker):
+        for process in marked_processes(marker):
             process.kill()
         grader.kill()
-
-
-def _marked(marker: str) -> list[psutil.Process]:
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if any(marker in part for part in process.info["cmdline"] or []):
-                found.append(process)
-        except psutil.Error:
-            continue
-    return found
