@@ -261,3 +261,70 @@ def test_extract_features_returns_outputs_and_labels_in_order():
     assert features.shape == (3, 1, 1, 1280) and labels.tolist() == [4, 3, 2]
     with pytest.raises(ValueError, match="nothing"):
         pk.extract_features(base_keras, [])
+
+
+APPLICATIONS_MOBILENET_V2 = keras.applications.MobileNetV2  # before any test replaces it
+
+
+def _applications_base():
+    return APPLICATIONS_MOBILENET_V2(weights=None, include_top=False)
+
+
+@pytest.mark.parametrize("num_blocks", [1, 4, 18])
+def test_unfreeze_top_counts_the_same_blocks_in_keras_applications_and_the_mirror(num_blocks):
+    """keras.applications.MobileNetV2 names its blocks differently; the same blocks unfreeze."""
+    applications = pk.frozen_classifier(_applications_base(), 5)
+    mirror = pk.frozen_classifier(pk.mobilenet_v2(weights=None, include_top=False), 5)
+    assert pk.unfreeze_top(applications, num_blocks) == pk.unfreeze_top(mirror, num_blocks) > 0
+    base = applications.layers[1]
+    trainable = [layer.name for layer in base.layers if layer.trainable and layer.weights]
+    assert not any(
+        isinstance(base.get_layer(n), keras.layers.BatchNormalization) for n in trainable
+    )
+    if num_blocks == 1:
+        assert trainable == ["Conv_1"]
+
+
+def test_keras_transfer_base_is_keras_applications_online(monkeypatch, capsys):
+    downloaded = []
+
+    def mobilenet_v2(weights, include_top):  # as if the download worked
+        downloaded.append(weights)
+        return _applications_base()
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", mobilenet_v2)
+    base = pk.transfer_base()
+    assert downloaded == ["imagenet"] and "OFFLINE" not in capsys.readouterr().out
+    assert base.description.startswith("keras.applications.MobileNetV2 with its ImageNet weights")
+    pixels = np.array([[[[0.0, 127.5, 255.0]]]], "float32")
+    assert np.allclose(keras.ops.convert_to_numpy(base.preprocess(pixels)), [-1, 0, 1])
+    assert base.model.output_shape == (None, None, None, 1280)
+
+
+def test_keras_transfer_base_falls_back_on_the_mirror_and_says_so(monkeypatch, capsys, keras_model):
+    def offline(weights, include_top):
+        if weights == "imagenet":
+            raise Exception("URL fetch failure: no network")  # what keras raises
+        return _applications_base()
+
+    monkeypatch.setattr(keras.applications, "MobileNetV2", offline)
+    base = pk.transfer_base()
+    printed = capsys.readouterr().out
+    assert (
+        "OFFLINE" in printed and "no network" in printed and base.description.startswith("offline")
+    )
+    photo = pk.preprocess_input(resized(data.coffee()))
+    features = keras.Model(keras_model.input, keras_model.get_layer("head_relu6").output)(photo)
+    assert np.allclose(base.model(photo), features, atol=1e-5)  # torchvision's weights, in Keras
+    random = base.random()
+    assert random.count_params() == base.model.count_params()
+    assert not np.allclose(random.weights[0].numpy(), base.model.weights[0].numpy())
+
+
+def test_torch_transfer_base_is_torchvisions_features():
+    base = pt.transfer_base()
+    assert "IMAGENET1K_V1" in base.description and base.preprocess is pt.preprocess_input
+    with torch.no_grad():
+        assert base.model.eval()(torch.zeros(1, 3, 64, 64)).shape == (1, 1280, 2, 2)
+    random = base.random()
+    assert not torch.equal(next(random.parameters()), next(base.model.parameters()))

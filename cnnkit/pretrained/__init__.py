@@ -45,6 +45,21 @@ class Classifier:
     description: str
 
 
+@dataclass
+class Base:
+    """A pretrained base for transfer learning (``transfer_base`` returns one).
+
+    ``model`` outputs feature maps; ``preprocess`` turns pixels in [0, 255] into its input;
+    ``random()`` builds the same architecture with random weights; ``description`` says plainly which
+    weights are in use.
+    """
+
+    model: object
+    preprocess: object
+    random: object
+    description: str
+
+
 def check_weights(weights) -> None:
     """``weights`` must be ``"imagenet"`` (the real pretrained weights) or ``None`` (random)."""
     if weights not in WEIGHTS:

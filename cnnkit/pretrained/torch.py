@@ -14,6 +14,7 @@ from torch import nn
 from cnnkit.pretrained import (
     IMAGENET_MEAN,
     IMAGENET_STD,
+    Base,
     Classifier,
     check_num_blocks,
     check_num_classes,
@@ -27,6 +28,7 @@ __all__ = [
     "imagenet_classifier",
     "mobilenet_v2",
     "preprocess_input",
+    "transfer_base",
     "unfreeze_top",
 ]  # FrozenClassifier too: the class frozen_classifier builds
 
@@ -72,6 +74,17 @@ def imagenet_classifier() -> Classifier:
         mobilenet_v2().eval(), preprocess_input, decode_predictions, 224,
         "torchvision.models.mobilenet_v2 with MobileNet_V2_Weights.IMAGENET1K_V1",
     )  # fmt: skip
+
+
+def transfer_base(weights: str | None = "imagenet") -> Base:
+    """The base of transfer learning: torchvision's MobileNetV2 without its top (the same offline).
+
+    ``base.random()`` builds the same architecture with random weights; ``weights=None`` returns it.
+    """
+    check_weights(weights)
+    return Base(mobilenet_v2(weights=weights, include_top=False), preprocess_input,
+                lambda: mobilenet_v2(weights=None, include_top=False),
+                f"torchvision.models.mobilenet_v2 with {'MobileNet_V2_Weights.IMAGENET1K_V1' if weights else 'random weights'}")  # fmt: skip
 
 
 class FrozenClassifier(nn.Module):
