@@ -29,71 +29,9 @@ FIGURE = re.compile(
     r"\s*[:=]?\s*\d*\.\d+"  # an accuracy, mAP or mean IoU as a fraction: "accuracy of 0.93"
 )
 ALLOWED_KINDS = ("literature: ", "arithmetic: ", "setting: ")
-# Facts a chapter may type: {chapter: {phrase as it reads, whitespace collapsed: "kind: source"}}.
+# Facts a chapter may type in a sentence: {chapter: {phrase as it reads, whitespace collapsed: "kind: source"}}.
+# Several facts of the literature go in a table with a "Source" column instead (see ``sourced_tables``).
 FACTS = {
-    "02_convolution_math.ipynb": {
-        "keeps one value out of four: 75 % of the values are dropped": "arithmetic: 3 of 4 values",
-        "a 3 × 3 pool with stride 3 eight in nine (89 %)": "arithmetic: 8 / 9 = 0.889",
-        "drops 75 % of the values": "arithmetic: a 2 × 2 window keeps 1 of its 4 values",
-    },
-    "03_memory_budgets.ipynb": {
-        "is 4.9 % larger": "arithmetic: 2**20 / 10**6 = 1.0486",
-    },
-    "04_architectures.ipynb": {
-        "with 50 % dropout against overfitting": "setting: the Dropout(0.5) layers of the chapter's CNN",
-        "from about 26 % in 2011 to 2.25 % in 2017": (
-            "literature: ILSVRC top-5 errors of the winners, XRCE 25.8 % in 2011 (Russakovsky et al., "
-            "ImageNet Large Scale Visual Recognition Challenge, IJCV 2015) and SENet 2.25 % in 2017 "
-            "(Hu et al., Squeeze-and-Excitation Networks, CVPR 2018)"
-        ),
-        "a top-5 error rate of 15.3 %, against 26.2 % for the second-best entry": (
-            "literature: Krizhevsky, Sutskever and Hinton, ImageNet Classification with Deep "
-            "Convolutional Neural Networks, NeurIPS 2012, section 6"
-        ),
-        "dropout (rate 50 %)": "literature: Krizhevsky et al. 2012, section 4.2",
-        "a top-5 error below 7 %": (
-            "literature: Szegedy et al., Going Deeper with Convolutions, CVPR 2015: 6.67 %"
-        ),
-        "dropout (40 %)": "literature: Szegedy et al. 2015, section 5",
-        "(scaled down by 70 %, i.e. weighted 0.3)": "literature: Szegedy et al. 2015, section 5",
-        "top-5 error below 3.6 %": (
-            "literature: He et al., Deep Residual Learning for Image Recognition, CVPR 2016: 3.57 %"
-        ),
-        "a top-5 error rate close to 3 % on ImageNet": (
-            "literature: Szegedy et al., Inception-v4, Inception-ResNet and the Impact of Residual "
-            "Connections on Learning, AAAI 2017: 3.08 % for an ensemble"
-        ),
-        "at just under 3 % top-5 error": "literature: ILSVRC 2016 results: 2.99 %",
-        "at 2.25 %": "literature: Hu et al. 2018, ILSVRC 2017 entry",
-        "over 92 % test accuracy": (
-            "literature: Géron, Hands-On Machine Learning with Scikit-Learn, Keras and TensorFlow, "
-            "chapter 14: this CNN on Fashion-MNIST after full training (the quick profile does not "
-            "train it fully)"
-        ),
-    },
-    "05_transfer_learning.ipynb": {
-        "cut it into 10 % for testing, 15 % for validation and 75 % for training": (
-            "setting: the split strings of the cell below"
-        ),
-        "a zoom into the photo by up to 25 %": (
-            "setting: cnnkit/photos/keras.py, augmentation: RandomZoom((-0.2, 0.0)) shows 80 to 100 % "
-            "of the photo, a zoom of up to 1 / 0.8 = 1.25 ×"
-        ),
-        "a validation accuracy of about 75–80 % after training the head alone, and about 95 % on the "
-        "test set after fine-tuning": (
-            "literature: Géron, Hands-On Machine Learning with Scikit-Learn, Keras and TensorFlow, "
-            "chapter 14 (Xception on tf_flowers)"
-        ),
-    },
-    "06_object_detection.ipynb": {
-        "a prior of 1 %": (
-            "literature: the prior π = 0.01 of Lin et al., Focal Loss for Dense Object Detection, "
-            "ICCV 2017, section 4.1"
-        ),
-        "over the first 10 % of the steps": (
-            "setting: cnnkit's warmup_cosine schedule (warm-up fraction 0.1)"
-        ),
-    },
     "07_semantic_segmentation.ipynb": {
         "a mean IoU of about 62 % on its test sets": (
             "literature: Long, Shelhamer and Darrell, Fully Convolutional Networks for Semantic "
@@ -101,6 +39,40 @@ FACTS = {
         ),
     },
 }
+
+
+def table_rows(lines: list[str]) -> list[list[str]]:
+    """The cells of a markdown table's rows, the separator row left out."""
+    rows = [[part.strip() for part in line.strip().strip("|").split("|")] for line in lines]
+    return [row for row in rows if not all(re.fullmatch(r":?-+:?", part) for part in row)]
+
+
+def sourced_tables(cell_source: str) -> tuple[str, list[str]]:
+    """The cell without its tables of facts, and what is wrong with them.
+
+    A table whose header has a "Source" column is a table of facts: every row names its source there.
+    Any other table stays in the text, and its figures are checked like the prose's.
+    """
+    kept, problems, table = [], [], []
+    for line in [*cell_source.splitlines(), ""]:
+        if line.lstrip().startswith("|"):
+            table.append(line)
+            continue
+        if table:
+            rows = table_rows(table)
+            header = [part.lower() for part in rows[0]]
+            if "source" in header:
+                column = header.index("source")
+                problems += [
+                    f"a row without its source: {' | '.join(row)}"
+                    for row in rows[1:]
+                    if len(row) <= column or len(row[column]) < 10
+                ]
+            else:
+                kept += table
+            table = []
+        kept.append(line)
+    return "\n".join(kept), problems
 
 
 def prose(cell_source: str) -> str:
@@ -121,7 +93,9 @@ def typed_figures(text: str, facts: dict[str, str]) -> list[str]:
 
 def markdown(path: Path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
-    return [prose(cell.source) for cell in nb.cells if cell.cell_type == "markdown"]
+    return [
+        prose(sourced_tables(cell.source)[0]) for cell in nb.cells if cell.cell_type == "markdown"
+    ]
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=[path.name for path in CHAPTERS])
@@ -132,6 +106,28 @@ def test_no_figure_is_typed_into_the_prose(path):
         f"{path.name} types figures into its prose: glue them from the cell that measures them "
         f"(cnnkit.results.record and {{glue:text}}), or list them in FACTS with a source:\n  "
         + "\n  ".join(typed)
+    )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[path.name for path in CHAPTERS])
+def test_every_row_of_a_table_of_facts_names_its_source(path):
+    nb = nbformat.read(path, as_version=4)
+    problems = [
+        p
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for p in sourced_tables(cell.source)[1]
+    ]
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+def test_a_table_of_facts_needs_a_source_in_every_row_and_other_tables_are_read():
+    facts = "| Year | Error | Source |\n|---|---|---|\n| 2012 | 15.3 % | Krizhevsky et al. 2012 |\n| 2013 | 11.7 % | |"
+    text, problems = sourced_tables(facts)
+    assert "15.3" not in text and len(problems) == 1 and "2013" in problems[0]
+    measured = "| Model | Accuracy |\n|---|---|\n| ours | 93.1 % |"
+    assert any(
+        "93.1 %" in figure for figure in typed_figures(prose(sourced_tables(measured)[0]), {})
     )
 
 
