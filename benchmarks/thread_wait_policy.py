@@ -77,11 +77,11 @@ def main() -> None:
         "--rounds", type=int, default=3, help="runs of each setting per machine state"
     )
     parser.add_argument("--busy", type=int, default=os.cpu_count() or 1,
-                        help="busy processes beside the training (default: one per core)")  # fmt: skip
+                        help="busy processes beside the training (default: one per core; 0: the machine as is only)")  # fmt: skip
     args = parser.parse_args()
     results = {}
     load = os.getloadavg()[0]
-    for state in ("as is", "busy"):
+    for state in ("as is", "busy") if args.busy else ("as is",):
         stop = multiprocessing.Event()
         hogs = [multiprocessing.Process(target=spin, args=(stop,), daemon=True)
                 for _ in range(args.busy if state == "busy" else 0)]  # fmt: skip
@@ -108,13 +108,15 @@ def main() -> None:
         row = results[state, name]
         print(f"{state:<7} {name:<28} {row['ms']:8.1f} {row['cpu_ms']:12.1f} "
               f"{row['ms'] / default:10.2f}")  # fmt: skip
-    busy_active = results["busy", "2 threads, active (default)"]["ms"]
-    busy_passive = results["busy", "2 threads, passive"]["ms"]
     quiet_active = results["as is", "2 threads, active (default)"]["ms"]
     quiet_passive = results["as is", "2 threads, passive"]["ms"]
-    print(f"summary: OMP_WAIT_POLICY=PASSIVE makes a step {busy_active / busy_passive:.2f}x as fast "
-          f"with {args.busy} busy processes beside it and {quiet_active / quiet_passive:.2f}x as fast "
-          f"without them (load average {load:.1f} at the start) "
+    busy = ""
+    if args.busy:
+        busy_active = results["busy", "2 threads, active (default)"]["ms"]
+        busy_passive = results["busy", "2 threads, passive"]["ms"]
+        busy = f"{busy_active / busy_passive:.2f}x as fast with {args.busy} busy processes beside it and "
+    print(f"summary: OMP_WAIT_POLICY=PASSIVE makes a step {busy}{quiet_active / quiet_passive:.2f}x as "
+          f"fast {'without them' if args.busy else 'on the machine as it is'} (load average {load:.1f} at the start) "
           f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores)")  # fmt: skip
 
 
