@@ -78,6 +78,19 @@ def mobilenet_v2(*, weights: str | None = "imagenet", include_top: bool = True):
     return model
 
 
+def _downloaded(load, what: str, instead: str, online: str):
+    """``load()``, which downloads ``what``'s weights; offline, None after a banner saying so."""
+    try:
+        return load()
+    except Exception as error:  # keras raises a bare Exception when the download fails
+        reason = str(error).splitlines()[0][:200]
+    print(
+        f"OFFLINE: {what}'s ImageNet weights could not be downloaded\n  ({reason}).\n"
+        f"  Using instead: {instead}\n  Online you would see: {online}"
+    )
+    return None
+
+
 def imagenet_classifier() -> Classifier:
     """``keras.applications.ResNet50`` with its ImageNet weights, or the MobileNetV2 mirror offline.
 
@@ -86,27 +99,33 @@ def imagenet_classifier() -> Classifier:
     """
     import keras
 
-    try:
-        model = keras.applications.ResNet50(weights="imagenet")
-        resnet50 = keras.applications.resnet50
+    resnet50 = keras.applications.resnet50
+    model = _downloaded(
+        lambda: keras.applications.ResNet50(weights="imagenet"),
+        "keras.applications.ResNet50",
+        "cnnkit's Keras MobileNetV2 filled with torchvision's real ImageNet\n"
+        "  weights (MobileNet_V2_Weights.IMAGENET1K_V1), with their preprocessing and class names.",
+        "ResNet50, keras.applications.resnet50.preprocess_input and\n"
+        "  decode_predictions(top=3) (its top-3 lists and probabilities differ from MobileNetV2's).",
+    )
+    if model is not None:
         return Classifier(
             model, resnet50.preprocess_input, resnet50.decode_predictions, 224,
             "keras.applications.ResNet50 with its ImageNet weights",
         )  # fmt: skip
-    except Exception as error:  # keras raises a bare Exception when the download fails
-        reason = str(error).splitlines()[0][:200]
-    print(
-        "OFFLINE: keras.applications.ResNet50's ImageNet weights could not be downloaded\n"
-        f"  ({reason}).\n"
-        "  Using instead: cnnkit's Keras MobileNetV2 filled with torchvision's real ImageNet\n"
-        "  weights (MobileNet_V2_Weights.IMAGENET1K_V1), with their preprocessing and class names.\n"
-        "  Online you would see: ResNet50, keras.applications.resnet50.preprocess_input and\n"
-        "  decode_predictions(top=3) (its top-3 lists and probabilities differ from MobileNetV2's)."
-    )
     return Classifier(
         mobilenet_v2(), preprocess_input, decode_predictions, 224,
         "offline: cnnkit's Keras MobileNetV2 with torchvision's ImageNet weights",
     )  # fmt: skip
+
+
+def _applications_mobilenet_v2(weights):
+    """``keras.applications.MobileNetV2`` without its top, for inputs of any size."""
+    import keras
+
+    with warnings.catch_warnings():  # the 224 × 224 weights serve any size, as Keras says
+        warnings.filterwarnings("ignore", message="`input_shape` is undefined")
+        return keras.applications.MobileNetV2(weights=weights, include_top=False)
 
 
 def transfer_base(weights: str | None = "imagenet") -> Base:
@@ -121,31 +140,18 @@ def transfer_base(weights: str | None = "imagenet") -> Base:
     import keras
 
     check_weights(weights)
-    applications = keras.applications
-
-    def random_keras():
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="`input_shape` is undefined")
-            return applications.MobileNetV2(weights=None, include_top=False)
-
-    try:
-        with (
-            warnings.catch_warnings()
-        ):  # any input size: the 224 × 224 weights serve, as Keras says
-            warnings.filterwarnings("ignore", message="`input_shape` is undefined")
-            model = applications.MobileNetV2(weights=weights, include_top=False)
-        return Base(model, applications.mobilenet_v2.preprocess_input, random_keras,
-                    f"keras.applications.MobileNetV2 with {'its ImageNet' if weights else 'random'} weights")  # fmt: skip
-    except Exception as error:  # keras raises a bare Exception when the download fails
-        reason = str(error).splitlines()[0][:200]
-    print(
-        "OFFLINE: keras.applications.MobileNetV2's ImageNet weights could not be downloaded\n"
-        f"  ({reason}).\n"
-        "  Using instead: cnnkit's Keras mirror of torchvision's MobileNetV2, filled with torchvision's\n"
-        "  real ImageNet weights, with their preprocessing (ImageNet mean and standard deviation).\n"
-        "  Online you would see: keras.applications.MobileNetV2 and its preprocess_input ([-1, 1]);\n"
-        "  it was trained separately, so its accuracies differ a little from PyTorch's."
+    model = _downloaded(
+        lambda: _applications_mobilenet_v2(weights),
+        "keras.applications.MobileNetV2",
+        "cnnkit's Keras mirror of torchvision's MobileNetV2, filled with torchvision's\n"
+        "  real ImageNet weights, with their preprocessing (ImageNet mean and standard deviation).",
+        "keras.applications.MobileNetV2 and its preprocess_input ([-1, 1]);\n"
+        "  it was trained separately, so its accuracies differ a little from PyTorch's.",
     )
+    if model is not None:
+        return Base(model, keras.applications.mobilenet_v2.preprocess_input,
+                    lambda: _applications_mobilenet_v2(None),
+                    f"keras.applications.MobileNetV2 with {'its ImageNet' if weights else 'random'} weights")  # fmt: skip
     return Base(mobilenet_v2(include_top=False), preprocess_input,
                 lambda: mobilenet_v2(weights=None, include_top=False),
                 "offline: cnnkit's Keras mirror of MobileNetV2 with torchvision's ImageNet weights")  # fmt: skip
