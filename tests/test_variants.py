@@ -309,3 +309,20 @@ def test_batch_of_variants(tmp_path, spec, monkeypatch):
     similar = list(csv.DictReader((output / "similarity.csv").open()))
     top = [r for r in similar if r["kind"] == "code"][0]
     assert {top["student_a"], top["student_b"]} == {a, b}  # the copy heads the report
+
+
+@pytest.mark.parametrize("target", ["grade", "release"])
+def test_make_passes_the_roster_on(target):
+    """`make grade ROSTER=` and `make release ROSTER=` hand the roster to the grader and the release;
+    without ROSTER neither command line names one."""
+    make = ["make", "-n", target, "ASSIGNMENT=03_memory_budgets", "SUBMISSIONS=subs"]
+
+    def command_line(*extra):
+        run = subprocess.run([*make, *extra], cwd=REPO, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        module = f"autograder.{target}"
+        return next(line for line in run.stdout.splitlines() if module in line)
+
+    with_roster = command_line("ROSTER=my roster.csv")
+    assert "--roster" in with_roster and "my roster.csv" in with_roster, with_roster
+    assert "--roster" not in command_line()
