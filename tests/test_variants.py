@@ -52,6 +52,8 @@ WITH_VARIANTS = {  # assignment -> (its parameters, how many statement cells quo
     NAME: (("FILTERS", "IMAGE", "BATCH"), 2),
     "07_semantic_segmentation": (("IMAGE_SIZE", "CLASSES"), 1),
     "01_visual_cortex": (("UNITS", "SIDE", "FILTERS", "KERNEL"), 1),  # the hand-graded answer
+    "02_convolution_math": (("IMAGE", "FILTERS", "KERNEL", "STRIDE", "POOL"), 1),
+    "06_object_detection": (("TRUTH", "DETECTIONS", "SCORES", "THRESHOLD"), 1),
 }
 
 
@@ -219,6 +221,62 @@ def test_fcn8s_fusion_shapes_follow_the_variant():
         assert str(values["CLASSES"]) in honest and "CLASSES" not in honest
     a, b = next((x, y) for x in drawn for y in drawn if x != y)
     assert not passes(b, by_hand(reference, a))
+
+
+NUMBERS = {  # assignment -> (the answer cell with the student's numbers, its test cells)
+    "02_convolution_math": (
+        "my_layers",
+        ("my_layers_visible", "my_layers_shapes_hidden", "my_layers_count_hidden"),
+    ),
+    "06_object_detection": (
+        "my_boxes",
+        ("my_boxes_visible", "my_boxes_ious_hidden", "my_boxes_kept_hidden"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+def test_numbers_exercises_follow_the_variant(name):
+    """Chapter 2's exercise 1 (b) and chapter 6's exercise 2 (b), their tests run here as the judge
+    runs them (the judge's copy of the numbers first): three students' honest answers (numbers typed
+    in) pass their own tests, the default numbers pass the book's version, and A's answers handed in
+    by B fail B's hidden tests, and only the tests of this exercise read the numbers."""
+    answer_id, test_ids = NUMBERS[name]
+    assignment = Assignment.load(name)
+    spec = variants.spec_of(nbformat.read(assignment.source_path, as_version=4))
+    tests = {c.grade_id: c.source for c in assignment.cells if c.grade_id in test_ids}
+    assert set(tests) == set(test_ids)
+    others = [c for c in assignment.cells if c.role == "test" and c.grade_id not in test_ids]
+    assert not any(re.search(rf"\b{n}\b", c.source) for c in others for n in spec.names)
+    reference = Proof(name).reference[answer_id]
+
+    def failed(values, answer):
+        namespace = {"np": __import__("numpy")}
+        exec(spec.setup_source(values), namespace)  # noqa: S102 - the course's own cells
+        exec(answer, namespace)  # noqa: S102
+        exec(spec.setup_source(values), namespace)  # the judge's copy, whatever the answer did
+        lost = set()
+        for grade_id, source in tests.items():
+            try:
+                exec(source, dict(namespace))  # noqa: S102
+            except AssertionError:
+                lost.add(grade_id)
+        return lost
+
+    roster = tuple(f"s{i}" for i in range(12))
+    drawn = {
+        s: variants.for_student(spec, name, s, set(roster), SECRET.encode()).values for s in roster
+    }
+    assert len({repr(v) for v in drawn.values()}) >= 10
+    for values in [spec.defaults, *drawn.values()]:
+        honest = by_hand(reference, values)
+        assert not any(re.search(rf"\b{n}\b", honest) for n in spec.names), honest
+        assert failed(values, honest) == set() and failed(values, reference) == set()
+    hidden = {gid for gid in test_ids if gid.endswith("_hidden")}
+    a = roster[0]
+    b = next(s for s in roster[1:] if all(drawn[s][n] != drawn[a][n] for n in spec.names))
+    copied = failed(drawn[b], by_hand(reference, drawn[a]))
+    assert copied and copied <= set(test_ids) and hidden & copied, copied
 
 
 def pair(spec):

@@ -18,6 +18,9 @@ POINTS = {
     "nms_visible": 1,
     "nms_library_hidden": 2,
     "nms_ties_threshold_hidden": 1,
+    "my_boxes_visible": 1,
+    "my_boxes_ious_hidden": 1,
+    "my_boxes_kept_hidden": 1,
     "dense_to_conv_keras_test": 2,
     "dense_to_conv_torch_test": 2,
     "decode_yolo_visible": 1,
@@ -31,7 +34,7 @@ POINTS = {
     "average_precision_hidden": 1,
     "average_precision_map_hidden": 1,
 }
-TOTAL = 25
+TOTAL = 28
 MANUAL = "fcn_answer"
 WORKERS, TIMEOUT = 2, 1500
 
@@ -81,6 +84,16 @@ def average_precision(hits, num_truths, num_levels=101):
     return metrics.average_precision(precision, recall, "voc11" if num_levels == 11 else "coco101")
 """
 
+COVERED = """
+def covered(box, truth):
+    inter = max(min(box[2], truth[2]) - max(box[0], truth[0]), 0) * max(
+        min(box[3], truth[3]) - max(box[1], truth[1]), 0
+    )
+    return inter / ((truth[2] - truth[0]) * (truth[3] - truth[1]))
+
+
+"""
+
 # student -> (answers that differ from the reference, the cells that must score 0)
 SUBMISSIONS = {
     "careless": (
@@ -108,6 +121,10 @@ SUBMISSIONS = {
                 "nms",
                 ('order = np.argsort(-scores, kind="stable")', "order = np.arange(len(scores))"),
             ),
+            "my_boxes": variant(  # the same mistake by hand: the detections in index order
+                "my_boxes",
+                ("for k in sorted(range(3), key=lambda k: -SCORES[k]):", "for k in range(3):"),
+            ),
             "dense_to_conv": variant(  # PyTorch's weights read in Keras's (height, width, channels) order
                 "dense_to_conv",
                 (
@@ -129,6 +146,7 @@ SUBMISSIONS = {
         },
         IOU_CELLS
         | {"nms_visible", "nms_library_hidden"}  # ties and the threshold come out right by chance
+        | {"my_boxes_visible", "my_boxes_kept_hidden"}
         | {"dense_to_conv_torch_test", "size_distance_test"}
         | {"average_precision_visible", "average_precision_hidden", "average_precision_map_hidden"},
     ),
@@ -173,11 +191,16 @@ SUBMISSIONS = {
             "true_positives": variant(  # a true box never taken: duplicates count as hits
                 "true_positives", ("taken[np.argmax(free)] = hits[k] = True", "hits[k] = True")
             ),
+            "my_boxes": COVERED  # the part of the true box covered, not the IoU
+            + variant(
+                "my_boxes", ("my_ious = [overlap(box, TRUTH)", "my_ious = [covered(box, TRUTH)")
+            ),
         },
         IOU_CELLS
         | {"nms_visible", "nms_library_hidden"}  # the ties' answer happens to be sorted
         | {"dense_to_conv_keras_test", "decode_yolo_visible", "decode_yolo_hidden"}
-        | {"true_positives_visible", "true_positives_map_hidden"},
+        | {"true_positives_visible", "true_positives_map_hidden"}
+        | {"my_boxes_ious_hidden"},
     ),
     "euclidean": (
         {
