@@ -25,6 +25,8 @@ POINTS = {
     "dense_to_conv_torch_test": 2,
     "decode_yolo_visible": 1,
     "decode_yolo_hidden": 2,
+    "encode_box_visible": 1,
+    "encode_box_hidden": 1,
     "size_distance_test": 1,
     "kmeans_anchors_visible": 1,
     "kmeans_anchors_iou_hidden": 2,
@@ -34,7 +36,7 @@ POINTS = {
     "average_precision_hidden": 1,
     "average_precision_map_hidden": 1,
 }
-TOTAL = 28
+TOTAL = 30
 MANUAL = "fcn_answer"
 WORKERS, TIMEOUT = 2, 1500
 
@@ -214,8 +216,18 @@ SUBMISSIONS = {
             "decode_yolo": variant(  # the objectness logit returned as it is
                 "decode_yolo", ("return boxes, sigmoid(out[..., 4])", "return boxes, out[..., 4]")
             ),
+            "encode_box": variant(  # the offsets inside the cell, not their logits
+                "encode_box",
+                ("t = [logit(x - column), logit(y - row),", "t = [x - column, y - row,"),
+            ),
         },
-        {"kmeans_anchors_iou_hidden", "decode_yolo_visible", "decode_yolo_hidden"},
+        {
+            "kmeans_anchors_iou_hidden",
+            "decode_yolo_visible",
+            "decode_yolo_hidden",
+            "encode_box_visible",
+            "encode_box_hidden",
+        },
     ),
     "borrowed": (
         {
