@@ -3,7 +3,9 @@
 Exercise 1 of 03_memory_budgets (a CNN's budget by hand) is the one with variants: ``FILTERS``,
 ``IMAGE`` and ``BATCH`` in its set-up cell. The fast tests check the declaration, the draw, the
 roster formats, the release and, in this process, that the tests of exercise 1 follow the variant.
-``test_batch_of_variants`` grades one real batch (about 2 minutes on 2 cores).
+``test_batch_of_variants`` grades one real batch (about 2 minutes on 2 cores). Chapter 2's exercise 1 (b)
+and chapter 6's exercise 2 (b) are checked the fast way (``test_numbers_exercises_follow_the_variant``);
+the chapters' grading proofs grade their default variant, the book's version.
 """
 
 import csv
