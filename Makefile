@@ -84,7 +84,7 @@ exercises: $(STAMP)
 # With ROSTER=roster.csv (and the course secret set, see the README), one notebook per student with
 # their own numbers: release/NAME/<student_id>.ipynb, all of them in release/NAME.zip.
 release: exercises
-	python -m autograder.release --output release $(if $(ROSTER),--roster $(ROSTER))
+	python -m autograder.release --output release $(if $(ROSTER),--roster "$(ROSTER)")
 
 # Write the repository URL of _config.yml into the first cell of every notebook (tagged remove-cell:
 # in the notebooks, not on the book's pages).
@@ -92,8 +92,10 @@ colab-cells: $(STAMP)
 	python -m cnnkit.colab .
 
 # Grade a folder of submissions: make grade ASSIGNMENT=01_visual_cortex SUBMISSIONS=path/to/folder
+# With ROSTER=roster.csv (the one `make release ROSTER=` used, and the same course secret), each
+# student is graded on their own numbers; the CSV's last column names the variant.
 grade: $(STAMP)
-	python -m autograder.grade "$(SUBMISSIONS)" --assignment "$(ASSIGNMENT)" --output grades/$(ASSIGNMENT)
+	python -m autograder.grade "$(SUBMISSIONS)" --assignment "$(ASSIGNMENT)" --output grades/$(ASSIGNMENT) $(if $(ROSTER),--roster "$(ROSTER)")
 
 benchmarks: $(STAMP)
 	python benchmarks/train_loop_overhead.py

@@ -3,7 +3,9 @@
 Exercise 1 of 03_memory_budgets (a CNN's budget by hand) is the one with variants: ``FILTERS``,
 ``IMAGE`` and ``BATCH`` in its set-up cell. The fast tests check the declaration, the draw, the
 roster formats, the release and, in this process, that the tests of exercise 1 follow the variant.
-``test_batch_of_variants`` grades one real batch (about 2 minutes on 2 cores).
+``test_batch_of_variants`` grades one real batch (about 2 minutes on 2 cores). Chapter 2's exercise 1 (b)
+and chapter 6's exercise 2 (b) are checked the fast way (``test_numbers_exercises_follow_the_variant``);
+the chapters' grading proofs grade their default variant, the book's version.
 """
 
 import csv
@@ -52,6 +54,8 @@ WITH_VARIANTS = {  # assignment -> (its parameters, how many statement cells quo
     NAME: (("FILTERS", "IMAGE", "BATCH"), 2),
     "07_semantic_segmentation": (("IMAGE_SIZE", "CLASSES"), 1),
     "01_visual_cortex": (("UNITS", "SIDE", "FILTERS", "KERNEL"), 1),  # the hand-graded answer
+    "02_convolution_math": (("IMAGE", "FILTERS", "KERNEL", "STRIDE", "POOL"), 1),
+    "06_object_detection": (("TRUTH", "DETECTIONS", "SCORES", "THRESHOLD"), 1),
 }
 
 
@@ -221,6 +225,62 @@ def test_fcn8s_fusion_shapes_follow_the_variant():
     assert not passes(b, by_hand(reference, a))
 
 
+NUMBERS = {  # assignment -> (the answer cell with the student's numbers, its test cells)
+    "02_convolution_math": (
+        "my_layers",
+        ("my_layers_visible", "my_layers_shapes_hidden", "my_layers_count_hidden"),
+    ),
+    "06_object_detection": (
+        "my_boxes",
+        ("my_boxes_visible", "my_boxes_ious_hidden", "my_boxes_kept_hidden"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", NUMBERS)
+def test_numbers_exercises_follow_the_variant(name):
+    """Chapter 2's exercise 1 (b) and chapter 6's exercise 2 (b), their tests run here as the judge
+    runs them (the judge's copy of the numbers first): three students' honest answers (numbers typed
+    in) pass their own tests, the default numbers pass the book's version, and A's answers handed in
+    by B fail B's hidden tests, and only the tests of this exercise read the numbers."""
+    answer_id, test_ids = NUMBERS[name]
+    assignment = Assignment.load(name)
+    spec = variants.spec_of(nbformat.read(assignment.source_path, as_version=4))
+    tests = {c.grade_id: c.source for c in assignment.cells if c.grade_id in test_ids}
+    assert set(tests) == set(test_ids)
+    others = [c for c in assignment.cells if c.role == "test" and c.grade_id not in test_ids]
+    assert not any(re.search(rf"\b{n}\b", c.source) for c in others for n in spec.names)
+    reference = Proof(name).reference[answer_id]
+
+    def failed(values, answer):
+        namespace = {"np": __import__("numpy")}
+        exec(spec.setup_source(values), namespace)  # noqa: S102 - the course's own cells
+        exec(answer, namespace)  # noqa: S102
+        exec(spec.setup_source(values), namespace)  # the judge's copy, whatever the answer did
+        lost = set()
+        for grade_id, source in tests.items():
+            try:
+                exec(source, dict(namespace))  # noqa: S102
+            except AssertionError:
+                lost.add(grade_id)
+        return lost
+
+    roster = tuple(f"s{i}" for i in range(12))
+    drawn = {
+        s: variants.for_student(spec, name, s, set(roster), SECRET.encode()).values for s in roster
+    }
+    assert len({repr(v) for v in drawn.values()}) >= 10
+    for values in [spec.defaults, *drawn.values()]:
+        honest = by_hand(reference, values)
+        assert not any(re.search(rf"\b{n}\b", honest) for n in spec.names), honest
+        assert failed(values, honest) == set() and failed(values, reference) == set()
+    hidden = {gid for gid in test_ids if gid.endswith("_hidden")}
+    a = roster[0]
+    b = next(s for s in roster[1:] if all(drawn[s][n] != drawn[a][n] for n in spec.names))
+    copied = failed(drawn[b], by_hand(reference, drawn[a]))
+    assert copied and copied <= set(test_ids) and hidden & copied, copied
+
+
 def pair(spec):
     """Two students of the roster whose numbers all differ (A, B), and a third."""
     roster = ("alice", "bob", "carol", "dave", "erin", "frank")
@@ -309,3 +369,20 @@ def test_batch_of_variants(tmp_path, spec, monkeypatch):
     similar = list(csv.DictReader((output / "similarity.csv").open()))
     top = [r for r in similar if r["kind"] == "code"][0]
     assert {top["student_a"], top["student_b"]} == {a, b}  # the copy heads the report
+
+
+@pytest.mark.parametrize("target", ["grade", "release"])
+def test_make_passes_the_roster_on(target):
+    """`make grade ROSTER=` and `make release ROSTER=` hand the roster to the grader and the release;
+    without ROSTER neither command line names one."""
+    make = ["make", "-n", target, "ASSIGNMENT=03_memory_budgets", "SUBMISSIONS=subs"]
+
+    def command_line(*extra):
+        run = subprocess.run([*make, *extra], cwd=REPO, capture_output=True, text=True)
+        assert run.returncode == 0, run.stderr
+        module = f"autograder.{target}"
+        return next(line for line in run.stdout.splitlines() if module in line)
+
+    with_roster = command_line("ROSTER=my roster.csv")
+    assert "--roster" in with_roster and "my roster.csv" in with_roster, with_roster
+    assert "--roster" not in command_line()

@@ -11,6 +11,9 @@ POINTS = {
     "conv_output_size_visible": 1,
     "conv_output_size_hidden": 2,
     "conv_output_size_bad_padding_hidden": 1,
+    "my_layers_visible": 1,
+    "my_layers_shapes_hidden": 1,
+    "my_layers_count_hidden": 1,
     "conv2d_valid_visible": 1,
     "conv2d_same_stride_bias_visible": 1,
     "conv2d_shapes_hidden": 1,
@@ -31,7 +34,7 @@ POINTS = {
     "agreement_hidden": 1,
     "pooled_cells_hidden": 1,
 }
-TOTAL = 27
+TOTAL = 30
 MANUAL = "pooling_vs_strided_conv_answer"
 CONV2D_CELLS = [gid for gid in POINTS if gid.startswith("conv2d_")]
 
@@ -156,8 +159,20 @@ SUBMISSIONS = {
                 ),
             ),
             "pooling": MAX_POOL_CEIL_MODE + "\n\n" + AVG_POOL_REFERENCE,
+            "my_layers": variant(  # "same" padding's sizes for a "valid" convolution
+                "my_layers",
+                (
+                    "(height - KERNEL) // STRIDE + 1, (width - KERNEL) // STRIDE + 1",
+                    "-(-height // STRIDE), -(-width // STRIDE)",
+                ),
+            ),
         },
-        {"conv2d_same_padding_hidden", "pooling_visible", "max_pool_hidden"},
+        {
+            "conv2d_same_padding_hidden",
+            "pooling_visible",
+            "max_pool_hidden",
+            "my_layers_shapes_hidden",
+        },
     ),
     "nchw": (
         {"conv2d": CONV2D_NCHW, "depthwise_max_pool": DEPTHWISE_TRUNCATES},
@@ -211,8 +226,15 @@ SUBMISSIONS = {
                     "return pixels // pool_size",
                 ),
             ),
+            "my_layers": variant(  # the pooling window's field counted in input pixels, not strides
+                "my_layers",
+                (
+                    "receptive_field = KERNEL + (POOL - 1) * STRIDE",
+                    "receptive_field = KERNEL + (POOL - 1)",
+                ),
+            ),
         },
-        {"conv2d_speed_hidden", "pooled_cells_hidden"},
+        {"conv2d_speed_hidden", "pooled_cells_hidden", "my_layers_count_hidden"},
     ),
     # Tricks (issue 10): none scores more than the work really done.
     "helper": (  # the test helper of the locked cell, reached without writing `tf.`; SciPy's pooling

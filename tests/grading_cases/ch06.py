@@ -15,13 +15,20 @@ POINTS = {
     "iou_visible": 1,
     "iou_library_hidden": 2,
     "iou_edges_hidden": 1,
+    "giou_visible": 1,
+    "giou_hidden": 1,
     "nms_visible": 1,
     "nms_library_hidden": 2,
     "nms_ties_threshold_hidden": 1,
+    "my_boxes_visible": 1,
+    "my_boxes_ious_hidden": 1,
+    "my_boxes_kept_hidden": 1,
     "dense_to_conv_keras_test": 2,
     "dense_to_conv_torch_test": 2,
     "decode_yolo_visible": 1,
     "decode_yolo_hidden": 2,
+    "encode_box_visible": 1,
+    "encode_box_hidden": 1,
     "size_distance_test": 1,
     "kmeans_anchors_visible": 1,
     "kmeans_anchors_iou_hidden": 2,
@@ -31,7 +38,7 @@ POINTS = {
     "average_precision_hidden": 1,
     "average_precision_map_hidden": 1,
 }
-TOTAL = 25
+TOTAL = 32
 MANUAL = "fcn_answer"
 WORKERS, TIMEOUT = 2, 1500
 
@@ -81,6 +88,16 @@ def average_precision(hits, num_truths, num_levels=101):
     return metrics.average_precision(precision, recall, "voc11" if num_levels == 11 else "coco101")
 """
 
+COVERED = """
+def covered(box, truth):
+    inter = max(min(box[2], truth[2]) - max(box[0], truth[0]), 0) * max(
+        min(box[3], truth[3]) - max(box[1], truth[1]), 0
+    )
+    return inter / ((truth[2] - truth[0]) * (truth[3] - truth[1]))
+
+
+"""
+
 # student -> (answers that differ from the reference, the cells that must score 0)
 SUBMISSIONS = {
     "careless": (
@@ -108,6 +125,10 @@ SUBMISSIONS = {
                 "nms",
                 ('order = np.argsort(-scores, kind="stable")', "order = np.arange(len(scores))"),
             ),
+            "my_boxes": variant(  # the same mistake by hand: the detections in index order
+                "my_boxes",
+                ("for k in sorted(range(3), key=lambda k: -SCORES[k]):", "for k in range(3):"),
+            ),
             "dense_to_conv": variant(  # PyTorch's weights read in Keras's (height, width, channels) order
                 "dense_to_conv",
                 (
@@ -129,6 +150,7 @@ SUBMISSIONS = {
         },
         IOU_CELLS
         | {"nms_visible", "nms_library_hidden"}  # ties and the threshold come out right by chance
+        | {"my_boxes_visible", "my_boxes_kept_hidden"}
         | {"dense_to_conv_torch_test", "size_distance_test"}
         | {"average_precision_visible", "average_precision_hidden", "average_precision_map_hidden"},
     ),
@@ -159,6 +181,10 @@ SUBMISSIONS = {
                     "kernel.reshape(in_channels, height, width, -1).transpose(1, 2, 0, 3)",
                 ),
             ),  # fmt: skip
+            "kmeans_anchors": variant(  # means as centres, as the course package takes them
+                "kmeans_anchors",
+                ("np.median(sizes[nearest == j], axis=0)", "sizes[nearest == j].mean(axis=0)"),
+            ),
             "decode_yolo": variant(  # rows and columns swapped
                 "decode_yolo",
                 (
@@ -173,11 +199,16 @@ SUBMISSIONS = {
             "true_positives": variant(  # a true box never taken: duplicates count as hits
                 "true_positives", ("taken[np.argmax(free)] = hits[k] = True", "hits[k] = True")
             ),
+            "my_boxes": COVERED  # the part of the true box covered, not the IoU
+            + variant(
+                "my_boxes", ("my_ious = [overlap(box, TRUTH)", "my_ious = [covered(box, TRUTH)")
+            ),
         },
         IOU_CELLS
         | {"nms_visible", "nms_library_hidden"}  # the ties' answer happens to be sorted
         | {"dense_to_conv_keras_test", "decode_yolo_visible", "decode_yolo_hidden"}
-        | {"true_positives_visible", "true_positives_map_hidden"},
+        | {"true_positives_visible", "true_positives_map_hidden"}
+        | {"my_boxes_ious_hidden", "kmeans_anchors_visible", "kmeans_anchors_iou_hidden"},
     ),
     "euclidean": (
         {
@@ -191,8 +222,27 @@ SUBMISSIONS = {
             "decode_yolo": variant(  # the objectness logit returned as it is
                 "decode_yolo", ("return boxes, sigmoid(out[..., 4])", "return boxes, out[..., 4]")
             ),
+            "encode_box": variant(  # the offsets inside the cell, not their logits
+                "encode_box",
+                ("t = [logit(x - column), logit(y - row),", "t = [x - column, y - row,"),
+            ),
+            "giou": variant(  # the enclosing box's extra area divided by the union, not by its own
+                "giou",
+                (
+                    "return inter / union - (enclosing - union) / enclosing",
+                    "return inter / union - (enclosing - union) / union",
+                ),
+            ),
         },
-        {"kmeans_anchors_iou_hidden", "decode_yolo_visible", "decode_yolo_hidden"},
+        {
+            "giou_visible",
+            "giou_hidden",
+            "kmeans_anchors_iou_hidden",
+            "decode_yolo_visible",
+            "decode_yolo_hidden",
+            "encode_box_visible",
+            "encode_box_hidden",
+        },
     ),
     "borrowed": (
         {
