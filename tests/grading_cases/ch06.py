@@ -2,7 +2,7 @@
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
 different exercises share a submission, since each exercise is graded by its own cells. The
-exercises stand alone (NMS gets the IoU matrix, true positives get IoUs, AP gets the true-positive
+exercises stand alone (Soft-NMS gets the IoU matrix, true positives get IoUs, AP gets the true-positive
 flags), so a mistake in one costs no points in another. Nothing trains: the batch takes about two
 minutes on 2 cores (two workers). Written for the judge grader (grading v2): the answers of
 exercises 1, 2, 4, 5 and 6 may not reach the frameworks or cnnkit, nor may exercise 3's reach cnnkit.
@@ -17,9 +17,9 @@ POINTS = {
     "iou_edges_hidden": 1,
     "giou_visible": 1,
     "giou_hidden": 1,
-    "nms_visible": 1,
-    "nms_library_hidden": 2,
-    "nms_ties_threshold_hidden": 1,
+    "soft_nms_visible": 1,
+    "soft_nms_reference_hidden": 2,
+    "soft_nms_edges_hidden": 1,
     "my_boxes_visible": 1,
     "my_boxes_ious_hidden": 1,
     "my_boxes_kept_hidden": 1,
@@ -121,10 +121,13 @@ SUBMISSIONS = {
                     "area_b = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)",
                 ),
             ),  # fmt: skip
-            "nms": variant(  # the boxes in index order, not by score
-                "nms",
-                ('order = np.argsort(-scores, kind="stable")', "order = np.arange(len(scores))"),
-            ),
+            "soft_nms": variant(  # the next box by its first score, not by its lowered one
+                "soft_nms",
+                (
+                    "best = int(np.argmax(current))",
+                    "best = int(np.flatnonzero(np.isfinite(current))[np.argmax(np.asarray(scores)[np.isfinite(current)])])",
+                ),
+            ),  # fmt: skip
             "my_boxes": variant(  # the same mistake by hand: the detections in index order
                 "my_boxes",
                 ("for k in sorted(range(3), key=lambda k: -SCORES[k]):", "for k in range(3):"),
@@ -149,7 +152,7 @@ SUBMISSIONS = {
             ),
         },
         IOU_CELLS
-        | {"nms_visible", "nms_library_hidden"}  # ties and the threshold come out right by chance
+        | {"soft_nms_visible", "soft_nms_reference_hidden"}  # the edge cases never lower a score
         | {"my_boxes_visible", "my_boxes_kept_hidden"}
         | {"dense_to_conv_torch_test", "size_distance_test"}
         | {"average_precision_visible", "average_precision_hidden", "average_precision_map_hidden"},
@@ -167,13 +170,10 @@ SUBMISSIONS = {
                     "area_b = b[..., 2] * b[..., 3]",
                 ),
             ),  # fmt: skip
-            "nms": variant(  # the kept indices sorted, not best score first
-                "nms",
-                (
-                    "return np.array(keep, dtype=np.int64)",
-                    "return np.sort(np.array(keep, dtype=np.int64))",
-                ),
-            ),  # fmt: skip
+            "soft_nms": variant(  # the decay of the linear IoU, not of its square
+                "soft_nms",
+                ("np.exp(-ious[best, alive] ** 2 / sigma)", "np.exp(-ious[best, alive] / sigma)"),
+            ),
             "dense_to_conv": variant(  # Keras's weights read in PyTorch's (channels, height, width) order
                 "dense_to_conv",
                 (
@@ -205,7 +205,7 @@ SUBMISSIONS = {
             ),
         },
         IOU_CELLS
-        | {"nms_visible", "nms_library_hidden"}  # the ties' answer happens to be sorted
+        | {"soft_nms_visible", "soft_nms_reference_hidden"}  # IoUs of 0 and 1 decay alike
         | {"dense_to_conv_keras_test", "decode_yolo_visible", "decode_yolo_hidden"}
         | {"true_positives_visible", "true_positives_map_hidden"}
         | {"my_boxes_ious_hidden", "kmeans_anchors_visible", "kmeans_anchors_iou_hidden"},
