@@ -2,9 +2,9 @@
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
 different exercises share a submission, since each exercise is graded by its own cells. The
-exercises stand alone (Soft-NMS gets the IoU matrix, true positives get IoUs, AP gets the true-positive
-flags), so a mistake in one costs no points in another. Nothing trains: the batch takes about two
-minutes on 2 cores (two workers). Written for the judge grader (grading v2): the answers of
+exercises stand alone (Soft-NMS gets the IoU matrix, true positives get IoUs, AP gets the
+detections' outcomes), so a mistake in one costs no points in another. Nothing trains: the batch
+takes about two minutes on 2 cores (two workers). Written for the judge grader (grading v2): the answers of
 exercises 1, 2, 4, 5 and 6 may not reach the frameworks or cnnkit, nor may exercise 3's reach cnnkit.
 """
 
@@ -83,8 +83,9 @@ BORROWED_AP = """
 from cnnkit import metrics
 
 
-def average_precision(hits, num_truths, num_levels=101):
-    precision, recall = metrics.precision_recall(np.asarray(hits, bool), num_truths)
+def average_precision(outcomes, num_truths, num_levels=101):
+    outcomes = np.asarray(outcomes)
+    precision, recall = metrics.precision_recall(outcomes[outcomes >= 0] == 1, num_truths)
     return metrics.average_precision(precision, recall, "voc11" if num_levels == 11 else "coco101")
 """
 
@@ -197,7 +198,7 @@ SUBMISSIONS = {
                 ),
             ),  # fmt: skip
             "true_positives": variant(  # a true box never taken: duplicates count as hits
-                "true_positives", ("taken[np.argmax(free)] = hits[k] = True", "hits[k] = True")
+                "true_positives", ("taken[np.argmax(free)] = True", "pass")
             ),
             "my_boxes": COVERED  # the part of the true box covered, not the IoU
             + variant(
@@ -226,6 +227,17 @@ SUBMISSIONS = {
                 "encode_box",
                 ("t = [logit(x - column), logit(y - row),", "t = [x - column, y - row,"),
             ),
+            "true_positives": variant(  # crowds taken as ordinary boxes
+                "true_positives",
+                (
+                    "free = np.where(taken | crowd, -1.0, overlaps)",
+                    "free = np.where(taken, -1.0, overlaps)",
+                ),
+            ),
+            "average_precision": variant(  # the ignored detections counted as false positives
+                "average_precision",
+                ("hits = outcomes[outcomes >= 0] == 1", "hits = outcomes == 1"),
+            ),
             "giou": variant(  # the enclosing box's extra area divided by the union, not by its own
                 "giou",
                 (
@@ -242,6 +254,11 @@ SUBMISSIONS = {
             "decode_yolo_hidden",
             "encode_box_visible",
             "encode_box_hidden",
+            "true_positives_visible",
+            "true_positives_map_hidden",
+            "average_precision_visible",
+            "average_precision_hidden",
+            "average_precision_map_hidden",
         },
     ),
     "borrowed": (
