@@ -1,9 +1,12 @@
 """Stage 5, report: the instructor's CSV row, the student's feedback page, the graded notebook.
 
-The feedback page is plain HTML with no script: the student's cells (test cells without their hidden
-part; markdown rendered, formulas drawn by matplotlib's mathtext), under each test its points and a
-verdict in plain words, hand-graded cells marked as pending with their points. It shows no outputs:
-once hidden tests have run, an output could quote them.
+The feedback page is plain HTML with no script: the student's cells (markdown rendered; formulas
+drawn by matplotlib's mathtext, or as MathML, which browsers draw without a script, where mathtext
+knows too little TeX), under each test its points and a verdict in plain words (a visible test's
+assertion message included: visible tests are no secret), hand-graded cells marked as pending with
+their points. A test cell with hidden tests shows its visible code only, without the stand-in
+``assert callable(...)`` lines, and says that the rest is hidden. The page shows no outputs: once
+hidden tests have run, an output could quote them.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ import csv
 import html
 import io
 import os
+import re
 from pathlib import Path
 
 import nbformat
 
+from autograder.assignment import visible_part
 from autograder.events import Result
 
 FIXED_COLUMNS = ["student_id", "source_file", "status", "total_autograded", "max_autograded"]
@@ -70,7 +75,10 @@ body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; 
 pre { background: #f6f8fa; padding: .6rem .8rem; white-space: pre-wrap; overflow-wrap: anywhere;
       border-radius: 4px; }
 .cell { margin: 1rem 0; }
-.verdict { padding: .4rem .8rem; border-left: 4px solid; margin: .3rem 0 1.2rem; }
+.verdict { padding: .4rem .8rem; border-left: 4px solid; margin: .3rem 0 1.2rem;
+           white-space: pre-wrap; overflow-wrap: anywhere; }
+.hidden-note { color: #555; font-style: italic; margin: .3rem 0; }
+math[display="block"] { margin: .6rem 0; }
 .passed { border-color: #2e7d32; background: #edf7ed; }
 .partial, .pending { border-color: #ed6c02; background: #fff4e5; }
 .failed, .not-run { border-color: #c62828; background: #fdeded; }
@@ -80,8 +88,34 @@ img.math { vertical-align: middle; }
 """
 
 
+# The elements latex2mathml writes: a formula whose MathML holds any other tag is shown as TeX.
+MATHML_TAGS = frozenset(
+    "math mrow mi mn mo ms mtext mspace msub msup msubsup munder mover munderover mfrac msqrt "
+    "mroot mstyle mtable mtr mtd mpadded mphantom menclose merror semantics annotation".split()
+)
+
+
+def _mathml(tex: str, display: bool) -> str | None:
+    """The formula as MathML (drawn by the browser, no script, offline), or None."""
+    try:
+        from latex2mathml.converter import convert
+
+        mathml = convert(tex, display="block" if display else "inline")
+    except Exception:  # noqa: BLE001 - not installed, or TeX it does not know
+        return None
+    tags = {tag.lower() for tag in re.findall(r"</?\s*([A-Za-z][\w:-]*)", mathml)}
+    if (
+        not tags
+        or not tags <= MATHML_TAGS
+        or re.search(r"\son\w+\s*=|javascript:|href", mathml, re.I)
+    ):
+        return None
+    return mathml
+
+
 def _formula(tex: str, display: bool) -> str:
-    """A TeX formula drawn by matplotlib's mathtext (no script, works offline); else the TeX."""
+    """A TeX formula drawn by matplotlib's mathtext (no script, works offline); where mathtext
+    cannot (matrices, ``\\text``, ``\\operatorname``...), MathML; else the TeX itself."""
     try:
         import matplotlib
 
@@ -95,7 +129,10 @@ def _formula(tex: str, display: bool) -> str:
             f'<img class="math" alt="{html.escape(tex)}" src="data:image/svg+xml;base64,{data}">'
         )
         return f"<p>{image}</p>" if display else image
-    except Exception:  # noqa: BLE001 - mathtext knows a subset of TeX: show the rest as TeX
+    except Exception:  # noqa: BLE001 - mathtext knows a subset of TeX: MathML, or the TeX
+        mathml = _mathml(tex, display)
+        if mathml is not None:
+            return mathml
         return f"<code>{html.escape(tex)}</code>"
 
 
@@ -145,6 +182,8 @@ def page(result: Result, plan, assignment) -> str:
                 else ""
             )
             parts.append(f"<div{css}>{markdown(cell.source)}</div>")
+        elif cell.kind == "test" and cell.grade_id in assignment.by_id:
+            parts += _test_code(cell.source, assignment.by_id[cell.grade_id])
         elif cell.source.strip():
             parts.append(f"<pre><code>{html.escape(cell.source)}</code></pre>")
         verdict = result.verdicts.get(cell.grade_id) if cell.kind == "test" else None
@@ -158,6 +197,38 @@ def page(result: Result, plan, assignment) -> str:
         parts.append("</div>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+STUB = re.compile(r"^\s*assert\s+callable\(\s*\w+\s*\)\s*(#.*)?$")
+
+
+def _test_code(source: str, original) -> list[str]:
+    """A test cell's code on the page: without its hidden part and the lines that stand in for it
+    (``assert callable(name)``), and a note where tests are hidden."""
+    if not original.hidden:
+        return [f"<pre><code>{html.escape(source)}</code></pre>"] if source.strip() else []
+    lines = visible_part(source).split("\n")  # the student's copy holds none; should it, none shows
+    code = "\n".join(line for line in lines if not STUB.match(line)).strip()
+    parts = [f"<pre><code>{html.escape(code)}</code></pre>"] if _more_than_docstring(code) else []
+    parts.append('<p class="hidden-note">This test is hidden: its code is not shown.</p>')
+    return parts
+
+
+def _more_than_docstring(code: str) -> bool:
+    """Whether ``code`` holds anything but a docstring (and comments)."""
+    import ast
+
+    try:
+        body = ast.parse(code).body
+    except SyntaxError:
+        return bool(code)
+    if (
+        body
+        and isinstance(body[0], ast.Expr)
+        and isinstance(getattr(body[0], "value", None), ast.Constant)
+    ):
+        body = body[1:]
+    return bool(body)
 
 
 def _verdict_html(verdict, about: str) -> str:

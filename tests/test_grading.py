@@ -368,7 +368,8 @@ def test_intake_converts_nbformat_3(tmp_path):
 
 def test_feedback_filter_keeps_a_verdict_and_never_fails():
     test_cell = nbformat.v4.new_code_cell(
-        '"""doc"""\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 99\n### END HIDDEN TESTS'
+        '"""doc"""\nassert callable(f)\nassert f(1) == 1\n### BEGIN HIDDEN TESTS\nassert f(2) == 99\n'
+        "### END HIDDEN TESTS"
     )
     test_cell.outputs = [
         nbformat.v4.new_output(
@@ -378,10 +379,12 @@ def test_feedback_filter_keeps_a_verdict_and_never_fails():
     student_cell = nbformat.v4.new_code_cell("x = 1  # BEGIN HIDDEN TESTS, never closed\ny = 2")
     filtered = HideHiddenTests()
     cell, _ = filtered.preprocess_cell(test_cell, {}, 0)
-    assert cell.source == '"""doc"""\nassert f(1) == 1' and "99" not in str(cell.outputs)
+    # the stand-in assert callable(f) goes with the hidden part; a comment says where it was
+    assert cell.source == '"""doc"""\nassert f(1) == 1\n# (hidden tests: not shown)'
+    assert "99" not in str(cell.outputs)
     assert cell.outputs[0].evalue == HIDDEN_FAILED
     cell, _ = filtered.preprocess_cell(student_cell, {}, 1)
-    assert cell.source == ""
+    assert cell.source == "# (hidden tests: not shown)"  # all of it, to the end
 
 
 def test_memory_is_measured_proportionally_only_past_the_limit():

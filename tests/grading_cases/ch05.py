@@ -1,11 +1,14 @@
 """Chapter 5 (transfer learning): the grading proof's data. One batch of 7 submissions.
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
-different exercises share a submission, since each exercise is graded by its own cells. The typical
-mistakes of the issue: augmenting the evaluation photos, preprocessing twice, forgetting to freeze
-the base, letting BatchNorm update its statistics. Every submission but the blank one and the
-"lookup" trick computes MobileNetV2's features of the 180 training and validation photos (about
-15 s each in the quick profile, on 2 quiet cores); two workers, each kernel with one thread.
+different exercises share a submission, since each exercise is graded by its own cells (the
+fine-tuning exercise's three functions too: each of its tests runs one of them in the judge's own
+model, with the judge's plain code for the two others). The typical mistakes of the issue:
+augmenting the evaluation photos, preprocessing twice, forgetting to freeze the base, letting
+BatchNorm update its statistics, unfreezing BatchNorm with the top blocks, one learning rate for
+the whole model. Every submission but the blank one and the "lookup" trick computes MobileNetV2's
+features of the 150 training photos (about 15 s each in the quick profile, on 2 quiet cores); two
+workers, each kernel with one thread.
 
 Tricks score no more than the honest work they did: answers that delegate to the libraries the
 exercises forbid (keras.applications, tensorflow-datasets, cnnkit.photos, cnnkit.pretrained) score 0
@@ -17,8 +20,6 @@ from grading_proofs import Assignment
 
 ASSIGNMENT = "05_transfer_learning"
 POINTS = {
-    "split_sizes_visible": 1,
-    "split_sizes_hidden": 1,
     "preprocessing_visible": 1,
     "preprocessing_resnet50_hidden": 1,
     "preprocessing_mobilenet_v2_hidden": 1,
@@ -28,10 +29,15 @@ POINTS = {
     "flower_net_visible": 1,
     "flower_net_frozen_hidden": 1,
     "flower_net_batch_norm_hidden": 1,
+    "unfreeze_top_visible": 1,
+    "unfreeze_top_hidden": 1,
+    "train_mode_visible": 1,
+    "fine_tuning_optimizer_visible": 1,
+    "fine_tuning_optimizer_hidden": 1,
     "flowers_visible": 1,
     "flowers_hidden": 4,
 }
-TOTAL = 16
+TOTAL = 19
 MANUAL = "fine_tuning_answer"
 WORKERS, TIMEOUT = 2, 2400
 
@@ -43,23 +49,30 @@ AUGMENT_BATCHES = (
     "        batches = batches.map(lambda x, y: (augment(",
 )
 FROZEN = "weights).features.requires_grad_(False)"
+UNFREEZE_WITHOUT_BATCH_NORM = (
+    "        for module in block.modules():\n"
+    "            if not isinstance(module, nn.BatchNorm2d):\n"
+    "                for parameter in module.parameters(recurse=False):\n"
+    "                    parameter.requires_grad_(True)\n"
+)
+BATCH_NORM_STAYS = (
+    "    for module in model.modules():\n"
+    "        if isinstance(module, nn.BatchNorm2d):\n"
+    "            module.eval()\n"
+)
 
 # student -> (answers that differ from the reference, the cells that must score 0)
 SUBMISSIONS = {
     "augmented": (
         {
-            "split_sizes": variant(
-                "split_sizes",  # rounds halves up, where Python's round (and tfds) goes to even
-                (
-                    "bounds.append(round(percent * num_examples / 100))",
-                    "bounds.append(int(percent * num_examples / 100 + 0.5))",
-                ),
-            ),
             "flower_batches": variant("flower_batches", AUGMENT_BATCHES),
             "flower_net": variant("flower_net", (FROZEN, "weights).features")),  # not frozen
+            "fine_tuning": variant(  # BatchNorm's scale and offset unfrozen with their blocks
+                "fine_tuning", (UNFREEZE_WITHOUT_BATCH_NORM, "        block.requires_grad_(True)\n")
+            ),
         },
-        {"split_sizes_hidden", "flower_batches_evaluation_hidden"}
-        | {"flower_net_visible", "flower_net_frozen_hidden"},
+        {"flower_batches_evaluation_hidden", "flower_net_visible", "flower_net_frozen_hidden"}
+        | {"unfreeze_top_visible", "unfreeze_top_hidden"},
     ),
     "twice": (
         {
@@ -82,23 +95,24 @@ SUBMISSIONS = {
                     "",
                 ),
             ),
+            "fine_tuning": variant(  # model.train() alone: BatchNorm in training mode
+                "fine_tuning", (BATCH_NORM_STAYS, "")
+            ),
             "flowers_predict": variant(
                 "flowers_predict",  # probabilities instead of classes
                 ("return np.asarray(probabilities).argmax(axis=1)", "return probabilities"),
             ),
         },
         {"preprocessing_visible", "preprocessing_resnet50_hidden", "flower_batches_visible"}
-        | {"flower_net_batch_norm_hidden", "flowers_visible", "flowers_hidden"},
+        | {
+            "flower_net_batch_norm_hidden",
+            "train_mode_visible",
+            "flowers_visible",
+            "flowers_hidden",
+        },
     ),
     "layout": (
         {
-            "split_sizes": variant(
-                "split_sizes",  # truncates where tfds rounds
-                (
-                    "bounds.append(round(percent * num_examples / 100))",
-                    "bounds.append(int(percent * num_examples / 100))",
-                ),
-            ),
             "preprocessing": variant(
                 "preprocessing",  # left in Keras's layout
                 (
@@ -110,20 +124,24 @@ SUBMISSIONS = {
                 "flower_batches",  # the same order at every pass
                 ("batches.shuffle(1000, reshuffle_each_iteration=True)", "batches"),
             ),
+            "fine_tuning": variant(  # one learning rate for the head and the base
+                "fine_tuning",
+                (
+                    '{"params": list(model.head.parameters()), "lr": head_lr}, {"params": base, "lr": base_lr}',
+                    '{"params": list(model.head.parameters()) + base, "lr": head_lr}',
+                ),
+            ),
         },
-        {"split_sizes_visible", "split_sizes_hidden", "preprocessing_visible"}
-        | {"preprocessing_mobilenet_v2_hidden", "flower_batches_training_hidden"},
+        {
+            "preprocessing_visible",
+            "preprocessing_mobilenet_v2_hidden",
+            "flower_batches_training_hidden",
+        }
+        | {"fine_tuning_optimizer_visible", "fine_tuning_optimizer_hidden"},
     ),
     # Tricks: the libraries the exercises forbid, called from the answers.
     "delegated": (
         {
-            "split_sizes": (
-                "from types import SimpleNamespace\n\nimport tensorflow_datasets as tfds\n\n\n"
-                "def split_sizes(splits, num_examples):\n"
-                "    info = {'train': SimpleNamespace(num_examples=num_examples, shard_lengths=[num_examples])}\n"
-                "    absolute = [tfds.core.ReadInstruction.from_spec(s).to_absolute(info) for s in splits]\n"
-                "    return [sum((a.to if a.to is not None else num_examples) - (a.from_ or 0) for a in parts) for parts in absolute]\n"
-            ),
             "preprocessing": (
                 "from cnnkit.pretrained.torch import preprocess_input\n\n\n"
                 "def preprocess_resnet50(images):\n"
@@ -144,15 +162,29 @@ SUBMISSIONS = {
                 "        super().__init__(mobilenet_v2(include_top=False), num_classes)\n"
             ),
         },
-        {"split_sizes_visible", "split_sizes_hidden", "preprocessing_visible"}
-        | {"preprocessing_resnet50_hidden", "preprocessing_mobilenet_v2_hidden"}
+        {
+            "preprocessing_visible",
+            "preprocessing_resnet50_hidden",
+            "preprocessing_mobilenet_v2_hidden",
+        }
         | {"flower_batches_visible", "flower_batches_evaluation_hidden"}
         | {"flower_batches_training_hidden", "flower_net_visible", "flower_net_frozen_hidden"}
         | {"flower_net_batch_norm_hidden"},
     ),
-    # A table of every photo of tf_flowers (the test photos included), and no model at all.
+    # A table of every photo of tf_flowers (the test photos included), and no model at all; and
+    # three more fine-tuning mistakes: `[-n:]` (every block when n is 0), the frozen parameters of
+    # the base in the optimizer, `model.eval()` for training (Dropout off).
     "lookup": (
         {
+            "fine_tuning": variant(
+                "fine_tuning",
+                ("list(model.base)[len(model.base) - n :] if n else []", "list(model.base)[-n:]"),
+                (
+                    "base = [p for p in model.base.parameters() if p.requires_grad]",
+                    "base = list(model.base.parameters())",
+                ),
+                ("    model.train()\n" + BATCH_NORM_STAYS, "    model.eval()\n"),
+            ),
             "flowers_model": (
                 "(everything,), _ = cnnkit.data.load_tf_flowers(split=['train'])\n"
                 "table = {image.tobytes(): int(label) for image, label in everything.as_numpy_iterator()}"
@@ -164,6 +196,7 @@ SUBMISSIONS = {
                 "    return np.array([table.get(np.asarray(photo, np.uint8).tobytes(), 0) for photo in photos])\n"
             ),
         },
-        {"flowers_visible", "flowers_hidden"},
+        {"flowers_visible", "flowers_hidden", "unfreeze_top_hidden", "fine_tuning_optimizer_hidden"}
+        | {"train_mode_visible"},
     ),
 }
