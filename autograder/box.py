@@ -54,6 +54,8 @@ class Isolation:
     mode: str  # namespaces or limits (see autograder.sandbox)
     hidden: tuple[str, ...] = ()
     readonly: tuple[str, ...] = ()
+    binds: tuple[tuple[str, str], ...] = ()  # (copy, original) data files: autograder.evaldata
+    judge_data: str | None = None  # the folder only the judge sees (CNNKIT_JUDGE_DATA)
 
 
 class Box:
@@ -95,6 +97,7 @@ class Box:
             cwd="/tmp/home" if mode == "namespaces" else str(self.job_dir / f"{name}-home"),
             tmp_size_mb=limits.tmp_mb,
             absent=list(absent),
+            binds=list(self.isolation.binds) if mode == "namespaces" else [],
         )
         config_path = self.job_dir / f"{name}-config.json"
         config_path.write_text(json.dumps(config), encoding="utf-8")
@@ -281,7 +284,7 @@ def process_env(limits: Limits, home: str) -> dict:
             "CUDA_VISIBLE_DEVICES",
         ):
             env[key] = value
-        elif key.startswith("CNNKIT_"):
+        elif key.startswith("CNNKIT_") and key != "CNNKIT_JUDGE_DATA":  # the judge's: judge.py
             env[key] = value
     return env
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import concurrent.futures
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -42,7 +43,17 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import assemble, events, intake, notes, report, sandbox, similarity, variants
+from autograder import (
+    assemble,
+    evaldata,
+    events,
+    intake,
+    notes,
+    report,
+    sandbox,
+    similarity,
+    variants,
+)
 from autograder.assignment import ROOT, Assignment, assignments
 from autograder.judge import JudgeFailed, JudgeProcess
 from autograder.run import Box, CellRun, Isolation, Kernel, Limits, Stop, stop_reason
@@ -419,18 +430,14 @@ def isolation_for(work_root: Path, hidden_extra: list[Path]) -> Isolation:
     hidden = {str(ROOT), *sandbox.standard_hidden()}
     for path in hidden_extra:
         hidden |= {str(path), os.path.realpath(path)}
-    readonly = {*sandbox.python_paths(), str(ROOT / "cnnkit")}
-    for key in (
-        "KERAS_HOME",
-        "TFDS_DATA_DIR",
-        "TORCH_HOME",
-        "CNNKIT_DATA_DIR",
-        "CNNKIT_SHARED_DATA",
-    ):
-        value = os.environ.get(key)
-        if value and os.path.isdir(value):
-            readonly |= {value, os.path.realpath(value)}
-    return Isolation(probe["mode"], tuple(sorted(hidden)), tuple(sorted(readonly)))
+    readonly = {*sandbox.python_paths(), str(ROOT / "cnnkit"), *evaldata.data_roots()}
+    isolation = Isolation(probe["mode"], tuple(sorted(hidden)), tuple(sorted(readonly)))
+    if probe["mode"] != "namespaces":
+        return isolation  # nothing can be covered: the evaluation data stays readable
+    data = evaldata.prepare(work_root)
+    for note in data.notes:
+        print(f"WARNING: evaluation data: {note}")
+    return dataclasses.replace(isolation, binds=tuple(data.binds), judge_data=data.judge_dir)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -224,7 +224,11 @@ class JudgeProcess:
         self.listener.listen(1)
         argv = [sys.executable, "-s", "-m", "autograder.judge", str(path), self.token]
         env = process_env(self.limits, home_of(self.box, "judge"))
-        self.box.start(argv, env, "judge", extra_readonly=[str(ROOT / "autograder")])
+        readonly = [str(ROOT / "autograder")]
+        if self.box.isolation.judge_data:  # the held-out evaluation data: only the judge sees it
+            env["CNNKIT_JUDGE_DATA"] = self.box.isolation.judge_data
+            readonly.append(self.box.isolation.judge_data)
+        self.box.start(argv, env, "judge", extra_readonly=readonly)
 
     def connect(self, setup: dict, deadline: float) -> None:
         """Accept the judge's connection and send the set-up; the judge then runs its helpers while
