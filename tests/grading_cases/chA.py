@@ -179,6 +179,25 @@ if (REPO / "autograder" / "judge.py").exists():  # the grader whose tests run ap
         FRAMEWORKS,
         set(POINTS) - ADAM_VALUES - STYLE_VALUES - {"style_mismatch_hidden"},
     )
+    SUBMISSIONS[
+        "colluding"
+    ] = (  # issue 22, class 4: the style loss agrees with a wrong Gram matrix
+        {
+            "gram_matrix": (
+                "def gram_matrix(features, layout='nhwc'):\n"
+                "    x = np.asarray(features)\n"
+                "    channels = x.shape[-1] if layout == 'nhwc' else x.shape[1]\n"
+                "    return np.zeros((x.shape[0], channels, channels))\n"
+            ),
+            "style_loss": (  # the formula with those zeros: no Gram matrix of the features at all
+                "def style_loss(features, targets, weights, layout='nhwc'):\n"
+                "    if not len(features) == len(targets) == len(weights):\n"
+                "        raise ValueError('lengths differ')\n"
+                "    return float(sum(w * np.mean(np.asarray(t) ** 2) for t, w in zip(targets, weights)))\n"
+            ),
+        },
+        GRAM_VALUES | STYLE_VALUES,
+    )
     SUBMISSIONS["rebind"] = (  # an unnormalized Gram matrix, and a test helper that never fails
         {
             "gram_matrix": SUBMISSIONS["unnormalized"][0]["gram_matrix"]
