@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import sandbox
+from autograder import cpushare, sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,6 +72,7 @@ class Box:
         self.reason = ""  # set by the watchdog (or us) before killing
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self.group: cpushare.CpuGroup | None = None  # its CPU share, where the system allows one
 
     def start(self, argv: list[str], env: dict, name: str, extra_readonly=(), absent=()) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -100,6 +101,10 @@ class Box:
             binds=list(self.isolation.binds) if mode == "namespaces" else [],
         )
         config_path = self.job_dir / f"{name}-config.json"
+        batch = self.job_dir.parent.parent.name  # the batch's work folder: work/jobs/N
+        self.group = cpushare.CpuGroup.create(f"{batch}-{self.job_dir.name}-{name}-{id(self)}")
+        if self.group is not None:  # the launcher joins it before it starts anything
+            config["cgroup_procs"] = [str(folder / "cgroup.procs") for folder in self.group.folders]
         config_path.write_text(json.dumps(config), encoding="utf-8")
         self.process = subprocess.Popen(
             [sys.executable, "-s", "-m", "autograder.sandbox", str(config_path)],
@@ -150,6 +155,14 @@ class Box:
         self.kill()
         if self._watchdog is not None:
             self._watchdog.join(timeout=2)
+        if self.group is not None:
+            self.group.remove()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the box's processes used so far (its control group's count, where it has
+        one; else the sum over the processes alive now)."""
+        seconds = self.group.seconds() if self.group is not None else None
+        return seconds if seconds is not None else cpushare.cpu_seconds_of(self._tree())
 
     def _tree(self):
         import psutil

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import evaldata, events, intake, report, sandbox, similarity, variants
+from autograder import cpushare, evaldata, events, intake, report, sandbox, similarity, variants
 from autograder.assignment import ROOT, Assignment, assignments
 from autograder.job import (  # noqa: F401 - grade_one, execute: used by tests and benchmarks
     OUTPUT_FOLDERS,
@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             print("interrupted: run the same command with --resume to finish", file=sys.stderr)
             return 130
     finally:
+        cpushare.sweep(work_root.name)
         shutil.rmtree(work_root, ignore_errors=True)
     if args.shard:
         print(f"shard {args.shard[0]}/{args.shard[1]} done; write the CSV with --resume")

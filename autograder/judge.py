@@ -31,6 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
+from autograder.cpushare import TestClock
 from autograder.room import CleanRoom, RoomFailed, plan_rooms
 from autograder.run import STARTUP_TIMEOUT, Box, Stop, home_of, process_env
 from autograder.student import KernelStopped, Student
@@ -323,7 +324,10 @@ class JudgeProcess:
                     left = cell_end - time.monotonic()
                     wanted = header.get("timeout")
                     timeout = left if wanted is None else min(float(wanted), left)
-                    reply, stopped_it = room.request(body, max(timeout, 0.0), deadline)
+                    clock = None
+                    if timeout < left:  # a test's time_limit: the room's CPU seconds
+                        clock = TestClock(room.box, max(timeout, 0.0), cell_end)
+                    reply, stopped_it = room.request(body, max(timeout, 0.0), deadline, clock)
                     if stopped_it and timeout >= left:
                         run.status = "interrupted"
                 elif self.kernel_stopped:
@@ -337,7 +341,12 @@ class JudgeProcess:
                         wanted = header.get("timeout")
                         timeout = left if wanted is None else min(float(wanted), left)
                         reply = kernel.request(
-                            body, max(timeout, 0.0), deadline, run, cell_limit=timeout >= left
+                            body,
+                            max(timeout, 0.0),
+                            deadline,
+                            run,
+                            cell_limit=timeout >= left,
+                            wall_end=cell_end,
                         )
                     except Stop:
                         self.kernel_stopped = True
