@@ -7,8 +7,8 @@ part the notebooks may read and a part held out for the judge, and writes both i
   idx files torchvision reads, gzipped or not, and Keras's ``mnist.npz``) is covered in every
   sandbox, by a bind mount, with a copy that lacks the last images of the test set: the last
   1,000 of the 10,000 when the caches hold no MNIST training images (offline, where
-  ``cnnkit.data.load_mnist`` splits the test set into training and test parts), else the last
-  5,000. Those held-out digits go into ``mnist_held_out.npz`` in a folder mounted only in the judge,
+  ``cnnkit.data.load_mnist`` trains on the first 8,000 of the test set: a notebook then tests on
+  1,000 instead of 2,000), else the last 5,000. Those held-out digits go into ``mnist_held_out.npz`` in a folder mounted only in the judge,
   whose path the judge gets in ``CNNKIT_JUDGE_DATA``.
 
 The held-out images are never in a file the kernel or a clean room can open: their copy of the test
