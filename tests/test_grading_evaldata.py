@@ -127,3 +127,26 @@ def test_the_kernel_reads_its_copy_and_only_the_judge_reads_the_held_out_digits(
     assert seen["kernel"]["count"] == seen["judge"]["count"] == original - 1_000
     assert seen["kernel"]["judge"] == "FileNotFoundError"  # the folder is not there at all
     assert seen["judge"]["judge"] == 1
+
+
+def test_a_graded_notebook_trains_on_the_same_digits_as_at_home(tmp_path, monkeypatch):
+    """Offline, load_mnist trains on the first 8,000 test digits: the graded copy (without the
+    judge's last 1,000) gives the same training digits and a shorter test split."""
+    from cnnkit import data
+
+    roots = evaldata.data_roots()
+    raw = [p for p in evaldata._find(roots, {evaldata.TEST_IMAGES}) if p.parent.name == "raw"]
+    if not raw or evaldata._has_training_images(roots):
+        pytest.skip("needs the offline MNIST cache (the test set only)")
+    home = data.load_mnist()
+    copy = tmp_path / "cnnkit" / "MNIST" / "raw"
+    copy.mkdir(parents=True)
+    for path in raw[0].parent.iterdir():
+        array = evaldata._read_idx(path)
+        if path.name.startswith("t10k"):
+            array = array[:-1_000]
+        evaldata._write_idx(array, copy / path.name, gzipped=False)
+    monkeypatch.setenv("CNNKIT_DATA_DIR", str(tmp_path / "cnnkit"))
+    graded = data.load_mnist()
+    assert np.array_equal(graded.x_train, home.x_train) and len(graded.x_train) == 8_000
+    assert np.array_equal(graded.x_test, home.x_test[:1_000])
