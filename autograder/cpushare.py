@@ -92,6 +92,19 @@ def sweep(batch: str) -> None:
                     folder.rmdir()
 
 
+def sweep_stale(work_parent: Path) -> None:
+    """Remove the empty groups of batches whose work folder (``ag-*`` in ``work_parent``) is gone:
+    a grader killed mid-batch never swept its own."""
+    parents = [_own_v2_group()] if (ROOT / "cgroup.controllers").exists() else []
+    for parent in [*parents, ROOT / "cpu", ROOT / "cpuacct"]:
+        with contextlib.suppress(OSError):
+            for folder in parent.glob(f"{PREFIX}ag-*"):
+                batch = "-".join(folder.name[len(PREFIX) :].split("-")[:2])
+                if not (work_parent / batch).exists():
+                    with contextlib.suppress(OSError):
+                        folder.rmdir()
+
+
 def _own_v2_group() -> Path:
     for line in Path("/proc/self/cgroup").read_text().splitlines():
         if line.startswith("0::"):

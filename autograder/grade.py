@@ -227,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         output_keep_bytes=int(args.max_output_mb * 2**20),
     )
     work_root = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp" if os.path.isdir("/tmp") else None))
+    cpushare.sweep_stale(work_root.parent)
     try:
         isolation = isolation_for(
             work_root, [work_root, args.submissions.resolve(), output, Path(tempfile.gettempdir())]
