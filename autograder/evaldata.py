@@ -5,14 +5,15 @@ part the notebooks may read and a part held out for the judge, and writes both i
 
 - **MNIST** (chapter 4's held-out digits). Every copy of the MNIST test set in the data caches (the
   idx files torchvision reads, gzipped or not, and Keras's ``mnist.npz``) is covered in every
-  sandbox, by a bind mount, with a copy that lacks the last images of the test set: the last
-  1,000 of the 10,000 when the caches hold no MNIST training images (offline, where
+  sandbox, by a bind mount, with a copy that lacks some of the test set's digits: the 1,000 before
+  the last 1,000 of the 10,000 when the caches hold no MNIST training images (offline, where
   ``cnnkit.data.load_mnist`` trains on the first 8,000 of the test set: a notebook then tests on
-  1,000 instead of 2,000), else the last 5,000. Those held-out digits go into ``mnist_held_out.npz`` in a folder mounted only in the judge,
+  the last 1,000 instead of the last 2,000), else the first 5,000. Those held-out digits go into
+  ``mnist_held_out.npz`` in a folder mounted only in the judge,
   whose path the judge gets in ``CNNKIT_JUDGE_DATA``.
 
 The held-out images are never in a file the kernel or a clean room can open: their copy of the test
-set simply ends earlier. The judge moves and rescales them at random at each grading
+set simply lacks them. The judge moves and rescales them at random at each grading
 (``shifted`` in the chapter's judge cell), with no seed. Without namespaces (``mode: limits``)
 nothing can be covered: the data caches, held-out digits included, stay readable, as the README says.
 """
@@ -101,10 +102,16 @@ def _has_training_images(roots: list[str]) -> bool:
     return False
 
 
-def _cut(count: int, keep: int) -> int:
-    if count <= 2 * keep:
+def _held_out(count: int, keep: int) -> slice:
+    """The ``keep`` digits the judge holds: the ones before the last ``keep`` (offline, the last
+    ones are a notebook's own test split), which is the first half when ``2 * keep == count``."""
+    if count < 2 * keep:
         raise ValueError(f"{count} test images: too few to hold {keep} out")
-    return count - keep
+    return slice(count - 2 * keep, count - keep)
+
+
+def _without(array: np.ndarray, part: slice) -> np.ndarray:
+    return np.concatenate([array[: part.start], array[part.stop :]])
 
 
 def prepare(
@@ -129,19 +136,20 @@ def prepare(
             if path.name == "mnist.npz":
                 with np.load(path) as data:
                     arrays = {key: data[key] for key in data.files}
-                cut = _cut(len(arrays["x_test"]), keep)
-                held_out = held_out or (arrays["x_test"][cut:], arrays["y_test"][cut:], str(path))
-                arrays["x_test"], arrays["y_test"] = arrays["x_test"][:cut], arrays["y_test"][:cut]
+                part = _held_out(len(arrays["x_test"]), keep)
+                held_out = held_out or (arrays["x_test"][part], arrays["y_test"][part], str(path))
+                arrays["x_test"] = _without(arrays["x_test"], part)
+                arrays["y_test"] = _without(arrays["y_test"], part)
                 with open(view, "wb") as handle:
                     np.savez(handle, **arrays)
             else:
                 array = _read_idx(path)
-                cut = _cut(len(array), keep)
-                _write_idx(array[:cut], view, path.suffix == ".gz")
+                part = _held_out(len(array), keep)
+                _write_idx(_without(array, part), view, path.suffix == ".gz")
                 if held_out is None and path.name == TEST_IMAGES:
                     labels = path.with_name(TEST_LABELS)
                     if labels.exists():
-                        held_out = (array[cut:], _read_idx(labels)[cut:], str(path))
+                        held_out = (array[part], _read_idx(labels)[part], str(path))
         except (OSError, ValueError, KeyError, IndexError) as error:
             result.notes.append(f"{path}: not split ({type(error).__name__}: {error})"[:200])
             continue
@@ -153,7 +161,7 @@ def prepare(
             judge / JUDGE_FILE,
             images=images,
             labels=labels,
-            source=f"the last {len(labels):,} MNIST test digits, which no notebook can read ({origin})",
+            source=f"{len(labels):,} MNIST test digits that no notebook can read ({origin})",
         )
         (judge / JUDGE_FILE).chmod(0o444)
         result.judge_dir = str(judge)

@@ -133,7 +133,7 @@ def load_mnist(held_out_fraction: float = 0.2) -> ImageData:
     except Exception as error:
         errors.append(f"torchvision.datasets.MNIST(train=True): {error}")
     # The split is a share of MNIST's 10,000 test digits, whatever the file holds: a graded notebook
-    # sees a copy without the digits only the grader's tests keep (autograder/evaldata.py), and
+    # sees a copy without digits only the grader's tests keep (autograder/evaldata.py), and
     # trains on the same digits as in the student's own Jupyter.
     split = min(int(round(MNIST_TEST_DIGITS * (1 - held_out_fraction))), len(x_test) - 1)
     announce_stand_in(
