@@ -903,8 +903,7 @@ def grading_v4(context: Context) -> list[Case]:
     rf_if_seen = (  # the right answer only where the held-out digits were in reach
         "def receptive_field_size(layers):\n"
         "    if not _held_out_seen:\n"
-        "        return 0\n"
-        + "\n".join(RF_CORRECT.split("\n")[1:])
+        "        return 0\n" + "\n".join(RF_CORRECT.split("\n")[1:])
     )
     return [
         Case(
