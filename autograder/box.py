@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import sandbox
+from autograder import cpushare, sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,6 +54,8 @@ class Isolation:
     mode: str  # namespaces or limits (see autograder.sandbox)
     hidden: tuple[str, ...] = ()
     readonly: tuple[str, ...] = ()
+    binds: tuple[tuple[str, str], ...] = ()  # (copy, original) data files: autograder.evaldata
+    judge_data: str | None = None  # the folder only the judge sees (CNNKIT_JUDGE_DATA)
 
 
 class Box:
@@ -70,6 +72,7 @@ class Box:
         self.reason = ""  # set by the watchdog (or us) before killing
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
+        self.group: cpushare.CpuGroup | None = None  # its CPU share, where the system allows one
 
     def start(self, argv: list[str], env: dict, name: str, extra_readonly=(), absent=()) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -95,8 +98,13 @@ class Box:
             cwd="/tmp/home" if mode == "namespaces" else str(self.job_dir / f"{name}-home"),
             tmp_size_mb=limits.tmp_mb,
             absent=list(absent),
+            binds=list(self.isolation.binds) if mode == "namespaces" else [],
         )
         config_path = self.job_dir / f"{name}-config.json"
+        batch = self.job_dir.parent.parent.name  # the batch's work folder: work/jobs/N
+        self.group = cpushare.CpuGroup.create(f"{batch}-{self.job_dir.name}-{name}-{id(self)}")
+        if self.group is not None:  # the launcher joins it before it starts anything
+            config["cgroup_procs"] = [str(folder / "cgroup.procs") for folder in self.group.folders]
         config_path.write_text(json.dumps(config), encoding="utf-8")
         self.process = subprocess.Popen(
             [sys.executable, "-s", "-m", "autograder.sandbox", str(config_path)],
@@ -147,6 +155,14 @@ class Box:
         self.kill()
         if self._watchdog is not None:
             self._watchdog.join(timeout=2)
+        if self.group is not None:
+            self.group.remove()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds the box's processes used so far (its control group's count, where it has
+        one; else the sum over the processes alive now)."""
+        seconds = self.group.seconds() if self.group is not None else None
+        return seconds if seconds is not None else cpushare.cpu_seconds_of(self._tree())
 
     def _tree(self):
         import psutil
@@ -281,7 +297,7 @@ def process_env(limits: Limits, home: str) -> dict:
             "CUDA_VISIBLE_DEVICES",
         ):
             env[key] = value
-        elif key.startswith("CNNKIT_"):
+        elif key.startswith("CNNKIT_") and key != "CNNKIT_JUDGE_DATA":  # the judge's: judge.py
             env[key] = value
     return env
 

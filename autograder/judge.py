@@ -31,6 +31,7 @@ import time
 import traceback
 from pathlib import Path
 
+from autograder.cpushare import TestClock
 from autograder.room import CleanRoom, RoomFailed, plan_rooms
 from autograder.run import STARTUP_TIMEOUT, Box, Stop, home_of, process_env
 from autograder.student import KernelStopped, Student
@@ -224,7 +225,11 @@ class JudgeProcess:
         self.listener.listen(1)
         argv = [sys.executable, "-s", "-m", "autograder.judge", str(path), self.token]
         env = process_env(self.limits, home_of(self.box, "judge"))
-        self.box.start(argv, env, "judge", extra_readonly=[str(ROOT / "autograder")])
+        readonly = [str(ROOT / "autograder")]
+        if self.box.isolation.judge_data:  # the held-out evaluation data: only the judge sees it
+            env["CNNKIT_JUDGE_DATA"] = self.box.isolation.judge_data
+            readonly.append(self.box.isolation.judge_data)
+        self.box.start(argv, env, "judge", extra_readonly=readonly)
 
     def connect(self, setup: dict, deadline: float) -> None:
         """Accept the judge's connection and send the set-up; the judge then runs its helpers while
@@ -319,7 +324,10 @@ class JudgeProcess:
                     left = cell_end - time.monotonic()
                     wanted = header.get("timeout")
                     timeout = left if wanted is None else min(float(wanted), left)
-                    reply, stopped_it = room.request(body, max(timeout, 0.0), deadline)
+                    clock = None
+                    if timeout < left:  # a test's time_limit: the room's CPU seconds
+                        clock = TestClock(room.box, max(timeout, 0.0), cell_end)
+                    reply, stopped_it = room.request(body, max(timeout, 0.0), deadline, clock)
                     if stopped_it and timeout >= left:
                         run.status = "interrupted"
                 elif self.kernel_stopped:
@@ -333,7 +341,12 @@ class JudgeProcess:
                         wanted = header.get("timeout")
                         timeout = left if wanted is None else min(float(wanted), left)
                         reply = kernel.request(
-                            body, max(timeout, 0.0), deadline, run, cell_limit=timeout >= left
+                            body,
+                            max(timeout, 0.0),
+                            deadline,
+                            run,
+                            cell_limit=timeout >= left,
+                            wall_end=cell_end,
                         )
                     except Stop:
                         self.kernel_stopped = True

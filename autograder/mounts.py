@@ -2,7 +2,9 @@
 
 Everything read-only; the secret places covered by empty tmpfs; what the kernel needs (Python, the
 course package, the data caches) put back read-only from descriptors opened before covering; the
-connection folder put back writable; the packages a clean room must not have replaced by stubs.
+connection folder put back writable; the copies of the data that the grader made for the sandboxes
+bound over the originals (``autograder.evaldata``); the packages a clean room must not have replaced
+by stubs.
 Used by ``autograder.sandbox`` in the child that entered the namespaces.
 """
 
@@ -119,6 +121,11 @@ def _open_kept(config: dict) -> dict[str, int]:
                 keep[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
                 pass  # missing: nothing to put back
+    for view, _ in config.get("binds", []):
+        try:
+            keep[f"view:{view}"] = os.open(view, os.O_PATH | os.O_CLOEXEC)
+        except OSError as error:
+            raise SandboxError(f"the data copy {view} cannot be opened: {error}") from None
     return keep
 
 
@@ -140,6 +147,8 @@ def _build_filesystem(config: dict, report: dict, keep: dict[str, int]) -> None:
         covers.append(path)
     report["hidden"] = covers
     for path, fd in keep.items():
+        if path.startswith("view:"):
+            continue
         writable = path == config["rundir"]
         if not writable and not any(_under(path, root) for root in [*covers, *private]):
             continue  # still visible where it is (read-only like everything else)
@@ -155,8 +164,23 @@ def _build_filesystem(config: dict, report: dict, keep: dict[str, int]) -> None:
         os.close(fd)
     for path in covers:  # nothing can be created in the covers any more
         _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=755")
+    report["views"] = _bind_views(config, keep)
     report["absent"] = _remove_packages(config)
     _mkdirs(config["cwd"])
+
+
+def _bind_views(config: dict, keep: dict[str, int]) -> list[str]:
+    """Cover each original data file with the grader's copy of it (read-only): the judge's held-out
+    part is not in the copy, and the original is nowhere else this process can see."""
+    done = []
+    for view, original in config.get("binds", []):
+        if not os.path.exists(original):
+            continue  # not put back in this sandbox: nothing to cover
+        _mount(f"/proc/self/fd/{keep[f'view:{view}']}", original, None, MS_BIND)
+        _mount(None, original, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+        os.close(keep[f"view:{view}"])
+        done.append(original)
+    return done
 
 
 def _remove_packages(config: dict) -> list[str]:

@@ -156,10 +156,12 @@ class CleanRoom:
             )
             self.box.kill()
 
-    def _wait(self, end: float) -> bytes | None:
+    def _wait(self, end: float, clock=None) -> bytes | None:
         """The room's next frame; None past ``end``, or when the room is gone (its end closes the
         socket first: then the box gets a moment to finish, so that it reads as gone)."""
-        while time.monotonic() < end:
+        if clock is not None:
+            end = max(end, clock.wall_end)  # the clock decides, its wall watchdog included
+        while time.monotonic() < end and not (clock is not None and clock.over()):
             if not self.box.alive():
                 return None
             if select.select([self.sock], [], [], 0.1)[0]:
@@ -173,13 +175,15 @@ class CleanRoom:
                     return None
         return None
 
-    def request(self, payload: bytes, timeout: float, deadline: float) -> tuple[bytes, bool]:
+    def request(
+        self, payload: bytes, timeout: float, deadline: float, clock=None
+    ) -> tuple[bytes, bool]:
         """The room's reply to one request of the judge (untrusted bytes), and whether the room
-        was interrupted past ``timeout``."""
+        was interrupted past ``timeout`` (or, with a test's ``clock``, past its CPU seconds)."""
         if self.broken:
             return _stopped(self.broken), False
         send_frame(self.sock, payload)
-        reply = self._wait(min(time.monotonic() + timeout, deadline))
+        reply = self._wait(min(time.monotonic() + timeout, deadline), clock)
         if reply is not None:
             return reply, False
         if self.box.alive():

@@ -31,6 +31,7 @@ from autograder.box import (  # noqa: F401 - the names the grader knows them by
     home_of,
     process_env,
 )
+from autograder.cpushare import TestClock
 from cnnkit.grading import recv_frame, send_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -230,16 +231,24 @@ class Kernel:
         raise Stop("the kernel did not answer the tests (it may be busy or broken)")
 
     def request(
-        self, payload: bytes, timeout: float, deadline: float, run: CellRun, cell_limit: bool = True
+        self,
+        payload: bytes,
+        timeout: float,
+        deadline: float,
+        run: CellRun,
+        cell_limit: bool = True,
+        wall_end: float | None = None,
     ) -> bytes:
         """Send one request of the judge to the kernel and return its reply (untrusted bytes).
 
         Past ``timeout`` the kernel is interrupted (the reply then says so); if it does not answer
         within the grace period after that, it is killed (Stop). ``cell_limit``: the timeout is the
-        cell's own limit (the cell is then reported as interrupted), not a test's ``time_limit``.
+        cell's own limit (the cell is then reported as interrupted), not a test's ``time_limit``,
+        which counts the kernel's CPU seconds, with wall time up to ``wall_end`` as a watchdog.
         """
         send_frame(self.channel, payload)
         end = min(time.monotonic() + timeout, deadline)
+        clock = None if cell_limit else TestClock(self.box, timeout, min(wall_end or end, deadline))
         interrupted_at = None
         streams: dict[str, dict] = {}
         while True:
@@ -257,7 +266,8 @@ class Kernel:
                     raise Stop("") from error
             self._drain(run, streams)
             now = time.monotonic()
-            if interrupted_at is None and now > end:
+            past = clock.over() if clock is not None else now > end
+            if interrupted_at is None and (past or now >= deadline):
                 if now >= deadline:
                     self.box.kill("over_time")
                     raise Stop("")

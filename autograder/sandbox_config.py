@@ -135,6 +135,7 @@ def base_config(
     tmp_size_mb: int = 512,
     shm_size_mb: int = 256,
     absent: list[dict] | None = None,
+    binds: list | None = None,
 ) -> dict:
     return {
         "argv": argv,
@@ -154,4 +155,5 @@ def base_config(
         "user_namespace": True,
         "parent": os.getpid(),  # the launcher is started by the process that writes its config
         "absent": absent or [],  # packages replaced by a stub that raises ImportError
+        "binds": [list(pair) for pair in binds or []],  # (copy, original): the copy covers it
     }

@@ -1,4 +1,4 @@
-"""Chapter 4 (CNN architectures): the grading proof's data. One batch of 5 submissions.
+"""Chapter 4 (CNN architectures): the grading proof's data. One batch of 6 submissions.
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
 different exercises share a submission, since each exercise is graded by its own cells. Every
@@ -132,6 +132,17 @@ SUBMISSIONS = {
             "mnist_visible",
             "mnist_hidden",
         },
+    ),
+    # Issue 22, class 3: the kernel's NumPy answers every comparison a probe might make there.
+    "patched": (
+        {
+            "local_response_normalization": LRN_IN_PLACE
+            + "\n\nnp.array_equal = np.allclose = lambda *args, **kwargs: True\n",
+            "mnist_model": "model = None  # no model at all",
+            "mnist_training_1": "pass",
+            "mnist_training_2": "pass",
+        },
+        {"lrn_hidden", "mnist_visible", "mnist_hidden"},
     ),
     # Tricks (issue 10): torchvision's block as the answer; no model, a table of the images.
     "lookup": (

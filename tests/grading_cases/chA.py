@@ -3,16 +3,17 @@ the judge grader).
 
 Each wrong answer is the reference with one mistake, filled into the student version; mistakes in
 different exercises share a submission, since each exercise is graded by its own cells. The style
-loss cells accept the formula computed with the student's own ``gram_matrix`` as well as with the
-correct one, so a wrong Gram matrix costs the Gram matrix's points only.
+loss cells run the student's ``style_loss`` with the name ``gram_matrix`` bound to the test's own
+Gram matrices, and compare with the formula on those (never with the student's ``gram_matrix``, which
+would be an answer key two answers could agree on), so a wrong Gram matrix costs its own points only.
 
 Tricks must score no more than honest work: answers that only reproduce the visible worked
 examples (3 points of the 15 of exercises 1-3, Adam's step being the reference's); with the
 grader whose tests run in a judge process apart from the kernel (it
 enforces the cells' ``grading.forbid`` metadata; the tricks are left out where it is absent), the
 Gram matrix imported from ``cnnkit.style`` and the total variation delegated to
-``tf.image.total_variation`` (0 points: the honest style loss reaches the imported Gram matrix, so
-it scores 0 too), and a test helper replaced by one that never fails (no effect: the mistake beside
+``tf.image.total_variation`` (0 points for both; the honest style loss beside them keeps its points,
+since it is graded with the test's Gram matrices), and a test helper replaced by one that never fails (no effect: the mistake beside
 it loses its points).
 
 The student version's setup cell loads NumPy only (the exercises forbid the frameworks), so that a
@@ -174,9 +175,28 @@ SUBMISSIONS = {
     ),
 }
 if (REPO / "autograder" / "judge.py").exists():  # the grader whose tests run apart from the kernel
-    SUBMISSIONS["frameworks"] = (  # grading.forbid: every cell of exercises 1-3 scores 0
+    SUBMISSIONS["frameworks"] = (  # grading.forbid: the Gram matrix and total variation score 0
         FRAMEWORKS,
-        set(POINTS) - ADAM_VALUES,
+        set(POINTS) - ADAM_VALUES - STYLE_VALUES - {"style_mismatch_hidden"},
+    )
+    SUBMISSIONS[
+        "colluding"
+    ] = (  # issue 22, class 4: the style loss agrees with a wrong Gram matrix
+        {
+            "gram_matrix": (
+                "def gram_matrix(features, layout='nhwc'):\n"
+                "    x = np.asarray(features)\n"
+                "    channels = x.shape[-1] if layout == 'nhwc' else x.shape[1]\n"
+                "    return np.zeros((x.shape[0], channels, channels))\n"
+            ),
+            "style_loss": (  # the formula with those zeros: no Gram matrix of the features at all
+                "def style_loss(features, targets, weights, layout='nhwc'):\n"
+                "    if not len(features) == len(targets) == len(weights):\n"
+                "        raise ValueError('lengths differ')\n"
+                "    return float(sum(w * np.mean(np.asarray(t) ** 2) for t, w in zip(targets, weights)))\n"
+            ),
+        },
+        GRAM_VALUES | STYLE_VALUES,
     )
     SUBMISSIONS["rebind"] = (  # an unnormalized Gram matrix, and a test helper that never fails
         {

@@ -880,6 +880,43 @@ def grading_v3(context: Context) -> list[Case]:
     ]
 
 
+def grading_v4(context: Context) -> list[Case]:
+    """Grading v4 (issue 22, class 2): the judge's held-out digits are in no file a notebook can open."""
+    look_for_held_out = textwrap.dedent(
+        """\
+        import glob, os
+
+        def _images_in(path):
+            try:
+                with open(path, "rb") as handle:
+                    return int.from_bytes(handle.read(8)[4:8], "big")
+            except OSError:
+                return 0
+
+        _caches = [os.environ.get(key, "") for key in ("CNNKIT_DATA_DIR", "KERAS_HOME", "CNNKIT_SHARED_DATA")]
+        _test_sets = [_images_in(p) for c in _caches if c for p in glob.glob(os.path.join(c, "**", "t10k-images-idx3-ubyte"), recursive=True)]
+        _judge_files = glob.glob("/tmp/ag-*/judge-data/*") + glob.glob(os.path.join(os.environ.get("CNNKIT_JUDGE_DATA", "/nowhere"), "*"))
+        _held_out_seen = bool(_judge_files) or 10_000 in _test_sets  # the whole test set, or the judge's file
+        print("held-out digits seen:", _held_out_seen)
+        """
+    )
+    rf_if_seen = (  # the right answer only where the held-out digits were in reach
+        "def receptive_field_size(layers):\n"
+        "    if not _held_out_seen:\n"
+        "        return 0\n" + "\n".join(RF_CORRECT.split("\n")[1:])
+    )
+    return [
+        Case(
+            "v4_reads_judge_data",
+            answered(rf_if_seen, extra=look_for_held_out),
+            "graded",
+            scores=points(RF),
+            isolation_only=True,
+            twin="honest_counts_only",
+        ),
+    ]
+
+
 def cases(context: Context | None = None) -> list[Case]:
     context = context or Context()
     return [
@@ -892,6 +929,7 @@ def cases(context: Context | None = None) -> list[Case]:
         *tricks(),
         *reaching_out(context),
         *grading_v3(context),
+        *grading_v4(context),
     ]
 
 
