@@ -16,6 +16,16 @@ import nbformat
 
 from autograder.assignment import Assignment, assignments, nbgrader_meta
 from autograder.submissions import Submission, find_submissions
+from autograder.variants import SETUP_ID
+
+# Cells every assignment may have under the same id (the judge's helpers, a variant's set-up): they
+# do not tell which assignment a notebook belongs to.
+COURSE_WIDE_IDS = frozenset({"test_helpers", SETUP_ID})
+
+
+def _exercise_ids(ids) -> set[str]:
+    """The grade ids that identify an assignment: none, nor any of COURSE_WIDE_IDS."""
+    return set(ids) - {None} - COURSE_WIDE_IDS
 
 
 def _grade_ids(path: Path) -> set[str]:
@@ -24,7 +34,7 @@ def _grade_ids(path: Path) -> set[str]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             nb = nbformat.read(path, as_version=4)
-        return {nbgrader_meta(c).get("grade_id") for c in nb.cells} - {None}
+        return _exercise_ids(nbgrader_meta(c).get("grade_id") for c in nb.cells)
     except Exception:  # noqa: BLE001 - unreadable: not ours to decide here
         return set()
 
@@ -36,7 +46,7 @@ def collect(folder: Path, assignment: Assignment) -> tuple[list[Submission], lis
         for name in assignments(assignment.source_path.parent.parent)
         if name != assignment.name
     ]
-    ours = {c.grade_id for c in assignment.cells if c.grade_id}
+    ours = _exercise_ids(c.grade_id for c in assignment.cells)
     their_ids: dict[str, set[str]] = {}
 
     def skip(path: Path) -> str:
@@ -49,9 +59,7 @@ def collect(folder: Path, assignment: Assignment) -> tuple[list[Submission], lis
         for name in others:
             if name not in their_ids:
                 try:
-                    their_ids[name] = {
-                        c.grade_id for c in Assignment.load(name).cells if c.grade_id
-                    }
+                    their_ids[name] = _exercise_ids(c.grade_id for c in Assignment.load(name).cells)
                 except ValueError:
                     their_ids[name] = set()
         matched = [name for name in others if ids & their_ids[name]] or named
@@ -98,8 +106,8 @@ def read(path: Path, assignment: Assignment, max_bytes: int = 50 << 20):
     except Exception as error:  # nbformat raises several kinds for malformed notebooks
         message = str(getattr(error, "message", error)).splitlines()[0][:160]
         return None, f"not a valid notebook ({type(error).__name__}: {message})"
-    found = {nbgrader_meta(cell).get("grade_id") for cell in nb.cells}
-    if not found & {c.grade_id for c in assignment.cells if c.grade_id}:
+    found = _exercise_ids(nbgrader_meta(cell).get("grade_id") for cell in nb.cells)
+    if not found & _exercise_ids(c.grade_id for c in assignment.cells):
         return None, (
             f"wrong assignment (none of the exercise cells of {assignment.name} are in this notebook)"
         )
