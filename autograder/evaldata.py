@@ -77,13 +77,21 @@ def _find(roots: list[str], names: set[str]) -> list[Path]:
     return sorted(found.values())
 
 
-def _read_idx(path: Path) -> np.ndarray:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as handle:
-        data = handle.read()
+def _idx_shape(data: bytes) -> tuple[int, ...]:
+    """The shape an idx file's header gives (its first 4 + 4 * dimensions bytes)."""
     dims = data[3]
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
+    return tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims))
+
+
+def _open_idx(path: Path):
+    return (gzip.open if path.suffix == ".gz" else open)(path, "rb")
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    with _open_idx(path) as handle:
+        data = handle.read()
+    shape = _idx_shape(data)
+    return np.frombuffer(data, np.uint8, offset=4 + 4 * len(shape)).reshape(shape)
 
 
 def _write_idx(array: np.ndarray, path: Path, gzipped: bool) -> None:
@@ -95,9 +103,14 @@ def _write_idx(array: np.ndarray, path: Path, gzipped: bool) -> None:
 def _has_training_images(roots: list[str]) -> bool:
     for path in _find(roots, {TRAIN_IMAGES, TRAIN_IMAGES + ".gz", "mnist.npz"}):
         try:
-            if path.name == "mnist.npz" or len(_read_idx(path)):
+            if path.name == "mnist.npz":
                 return True
-        except (OSError, ValueError, IndexError):
+            with _open_idx(path) as handle:  # the header says how many: no need to read 47 MB
+                header = handle.read(4)
+                header += handle.read(4 * header[3])
+            if _idx_shape(header)[0]:
+                return True
+        except (OSError, ValueError, IndexError, EOFError):
             continue
     return False
 
@@ -129,7 +142,7 @@ def prepare(
     views.mkdir(parents=True, exist_ok=True)
     judge.mkdir(parents=True, exist_ok=True)
     keep = held_out[1] if _has_training_images(roots) else held_out[0]
-    held_out = None
+    judge_set = None  # (images, labels, origin) of the digits the judge keeps
     for index, path in enumerate(sources):
         view = views / f"{index}-{path.name}"
         try:
@@ -137,7 +150,7 @@ def prepare(
                 with np.load(path) as data:
                     arrays = {key: data[key] for key in data.files}
                 part = _held_out(len(arrays["x_test"]), keep)
-                held_out = held_out or (arrays["x_test"][part], arrays["y_test"][part], str(path))
+                judge_set = judge_set or (arrays["x_test"][part], arrays["y_test"][part], str(path))
                 arrays["x_test"] = _without(arrays["x_test"], part)
                 arrays["y_test"] = _without(arrays["y_test"], part)
                 with open(view, "wb") as handle:
@@ -146,17 +159,17 @@ def prepare(
                 array = _read_idx(path)
                 part = _held_out(len(array), keep)
                 _write_idx(_without(array, part), view, path.suffix == ".gz")
-                if held_out is None and path.name == TEST_IMAGES:
+                if judge_set is None and path.name == TEST_IMAGES:
                     labels = path.with_name(TEST_LABELS)
                     if labels.exists():
-                        held_out = (array[part], _read_idx(labels)[part], str(path))
+                        judge_set = (array[part], _read_idx(labels)[part], str(path))
         except (OSError, ValueError, KeyError, IndexError) as error:
             result.notes.append(f"{path}: not split ({type(error).__name__}: {error})"[:200])
             continue
         view.chmod(0o444)
         result.binds.append((str(view), str(path)))
-    if held_out is not None:
-        images, labels, origin = held_out
+    if judge_set is not None:
+        images, labels, origin = judge_set
         np.savez(
             judge / JUDGE_FILE,
             images=images,
