@@ -83,9 +83,7 @@ class CpuGroup:
 def sweep(batch: str) -> None:
     """Remove the groups of a batch's boxes that are still there (``batch``: the start of their
     names, the batch's work folder's name): a box's own removal gives up after a few seconds."""
-    parents = [_own_v2_group()] if (ROOT / "cgroup.controllers").exists() else []
-    parents += [ROOT / "cpu", ROOT / "cpuacct"]
-    for parent in parents:
+    for parent in _parent_folders():
         with contextlib.suppress(OSError):
             for folder in parent.glob(f"{PREFIX}{batch}*"):
                 with contextlib.suppress(OSError):
@@ -95,14 +93,19 @@ def sweep(batch: str) -> None:
 def sweep_stale(work_parent: Path) -> None:
     """Remove the empty groups of batches whose work folder (``ag-*`` in ``work_parent``) is gone:
     a grader killed mid-batch never swept its own."""
-    parents = [_own_v2_group()] if (ROOT / "cgroup.controllers").exists() else []
-    for parent in [*parents, ROOT / "cpu", ROOT / "cpuacct"]:
+    for parent in _parent_folders():
         with contextlib.suppress(OSError):
             for folder in parent.glob(f"{PREFIX}ag-*"):
                 batch = "-".join(folder.name[len(PREFIX) :].split("-")[:2])
                 if not (work_parent / batch).exists():
                     with contextlib.suppress(OSError):
                         folder.rmdir()
+
+
+def _parent_folders() -> list[Path]:
+    """Where the boxes' groups are made: this process's own v2 group, and v1's two controllers."""
+    own = [_own_v2_group()] if (ROOT / "cgroup.controllers").exists() else []
+    return [*own, ROOT / "cpu", ROOT / "cpuacct"]
 
 
 def _own_v2_group() -> Path:
