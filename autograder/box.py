@@ -1,9 +1,13 @@
 """One sandboxed process tree (``Box``), the limits it runs under and its environment.
 
 A ``Box`` starts ``autograder.sandbox`` with a config written here and watches the tree from the
-grader: its memory (proportional set size), its number of processes, and the bytes written into its
-connection folder (the only place on the grader's disk a sandbox may write). The student's kernel,
-the judge and every clean room run in a box of their own.
+grader: its memory (proportional set size) and its number of processes. Its connection folder, on
+the grader's disk, holds what the grader writes and the sockets the grader binds; the sandbox sees
+it read-only. With namespaces a sandbox writes only into its private tmpfs (``/tmp``, ``/dev/shm``,
+``/var/tmp``), which the grader reaches through ``inside`` (``/proc/PID/root``) for the sockets the
+kernel binds. Without them (``mode: limits``) the box writes on the grader's disk, and the watch
+also counts the bytes of its connection and home folders. The student's kernel, the judge and
+every clean room run in a box of their own.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class Limits:
     threads: int = 1
     fsize_bytes: int = 256 << 20
     tmp_mb: int = 512
-    folder_bytes: int = 16 << 20  # what a sandbox may write into its connection folder (host disk)
+    folder_bytes: int = 16 << 20  # without namespaces: what a box may write on the grader's disk
 
     def describe(self) -> str:
         return (
@@ -70,15 +74,26 @@ class Box:
         )
         self.process: subprocess.Popen | None = None
         self.reason = ""  # set by the watchdog (or us) before killing
+        self.name = ""  # its program's name: the prefix of its files in job_dir
         self._stop = threading.Event()
         self._watchdog: threading.Thread | None = None
         self.group: cpushare.CpuGroup | None = None  # its CPU share, where the system allows one
 
-    def start(self, argv: list[str], env: dict, name: str, extra_readonly=(), absent=()) -> None:
+    def start(
+        self, argv: list[str], env: dict, name: str, extra_readonly=(), absent=(), folders=()
+    ) -> None:
+        """Start ``argv`` in the sandbox; ``folders``: made in its private ``/tmp`` before it starts
+        (with namespaces), ``absent``: the packages a clean room does not have."""
+        self.name = name
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir.chmod(0o755)
         self.job_dir.mkdir(parents=True, exist_ok=True)
         limits, mode = self.limits, self.isolation.mode
+        absent = [dict(entry) for entry in absent]
+        for number, entry in enumerate(absent):  # a module file's stub: bound read-only over it
+            entry["stub_file"] = str(self.run_dir / f".absent-{number}.py")
+            Path(entry["stub_file"]).write_text(entry["stub"], encoding="utf-8")
+            Path(entry["stub_file"]).chmod(0o644)
         config = sandbox.base_config(
             argv,
             rundir=self.run_dir,
@@ -97,9 +112,10 @@ class Box:
             mode=mode,
             cwd="/tmp/home" if mode == "namespaces" else str(self.job_dir / f"{name}-home"),
             tmp_size_mb=limits.tmp_mb,
-            absent=list(absent),
+            absent=absent,
             binds=list(self.isolation.binds) if mode == "namespaces" else [],
         )
+        config["folders"] = list(folders)
         config_path = self.job_dir / f"{name}-config.json"
         batch = self.job_dir.parent.parent.name  # the batch's work folder: work/jobs/N
         self.group = cpushare.CpuGroup.create(f"{batch}-{self.job_dir.name}-{name}-{id(self)}")
@@ -117,6 +133,28 @@ class Box:
         )
         self._watchdog = threading.Thread(target=self._watch, daemon=True)
         self._watchdog.start()
+
+    def inside(self, path: str, deadline: float) -> int:
+        """An ``O_PATH`` descriptor of the folder ``path`` as the box's processes see it (their own
+        mount namespace), once the sandbox is set up: the grader connects to the sockets a box
+        binds in its private ``/tmp`` through ``/proc/self/fd/N/...``. The caller closes it."""
+        import time
+
+        while time.monotonic() < deadline:
+            if not self.alive():
+                break
+            if self.report(self.name).get("setup") == "ok":
+                for process in reversed(self._tree()):  # the deepest first: the box's program
+                    with contextlib.suppress(OSError):
+                        fd = os.open(
+                            f"/proc/{process.pid}/root{path}",
+                            os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC,
+                        )
+                        if _mount_id(fd) != _mount_id_of(path):  # not the grader's own /tmp
+                            return fd
+                        os.close(fd)
+            time.sleep(0.02)
+        raise OSError(f"the sandbox's {path} cannot be reached")
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -186,11 +224,12 @@ class Box:
             if _memory_of(tree, limit) > limit:
                 self.kill(f"it used more than {limit / 2**30:.1f} GB of memory")
                 return
-            if _folder_bytes(self.run_dir, self.limits.folder_bytes) > self.limits.folder_bytes:
-                self.kill(
-                    f"it wrote more than {self.limits.folder_bytes / 2**20:g} MB "
-                    "into the grader's folder"
-                )
+            if self.isolation.mode == "namespaces":
+                continue  # it cannot write on the grader's disk: nothing to count
+            folders = [self.run_dir, Path(home_of(self, self.name))]
+            cap = self.limits.folder_bytes
+            if sum(_folder_bytes(folder, cap) for folder in folders) > cap:
+                self.kill(f"it wrote more than {cap / 2**20:g} MB into the grader's folder")
                 return
 
 
@@ -215,6 +254,30 @@ def _folder_bytes(folder: Path, limit: int, most_entries: int = 2000) -> int:
             except OSError:
                 continue
     return total
+
+
+def _mount_id(fd: int) -> int | None:
+    """The id of the mount that holds the open folder ``fd`` (``mnt_id`` of /proc/self/fdinfo)."""
+    try:
+        with open(f"/proc/self/fdinfo/{fd}", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("mnt_id:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _mount_id_of(path: str) -> int | None:
+    """The mount id of ``path`` in the grader's own namespace (None where it does not exist)."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return _mount_id(fd)
+    finally:
+        os.close(fd)
 
 
 def _memory_of(tree, limit: int) -> int:

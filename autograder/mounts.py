@@ -1,10 +1,12 @@
 """The sandbox's file system: what the kernel sees, built in its new mount namespace.
 
-Everything read-only; the secret places covered by empty tmpfs; what the kernel needs (Python, the
-course package, the data caches) put back read-only from descriptors opened before covering; the
-connection folder put back writable; the copies of the data that the grader made for the sandboxes
-bound over the originals (``autograder.evaldata``); the packages a clean room must not have replaced
-by stubs.
+Everything read-only, the connection folder included (its sockets still connect); the secret places
+covered by empty tmpfs; what the kernel needs (Python, the course package, the data caches) put back
+read-only from descriptors opened before covering; the copies of the data that the grader made for
+the sandboxes bound over the originals (``autograder.evaldata``); the packages a clean room must not
+have replaced by stubs. The only writable places are private tmpfs of a fixed size (``/tmp``,
+``/dev/shm``, ``/var/tmp``), in memory and in this mount namespace only: nothing a sandbox writes
+reaches the grader's disk.
 Used by ``autograder.sandbox`` in the child that entered the namespaces.
 """
 
@@ -149,8 +151,7 @@ def _build_filesystem(config: dict, report: dict, keep: dict[str, int]) -> None:
     for path, fd in keep.items():
         if path.startswith("view:"):
             continue
-        writable = path == config["rundir"]
-        if not writable and not any(_under(path, root) for root in [*covers, *private]):
+        if path != config["rundir"] and not any(_under(path, r) for r in [*covers, *private]):
             continue  # still visible where it is (read-only like everything else)
         if os.path.isdir(f"/proc/self/fd/{fd}"):
             _mkdirs(path)
@@ -159,14 +160,16 @@ def _build_filesystem(config: dict, report: dict, keep: dict[str, int]) -> None:
             if not os.path.exists(path):
                 open(path, "w").close()  # noqa: SIM115 - a mount point for a file
         _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC)
-        flags = MS_BIND | MS_REMOUNT | MS_NOSUID | (0 if writable else MS_RDONLY)
-        _mount(None, path, None, flags)
+        # the connection folder too: read-only, its sockets still connect (Linux exempts sockets
+        # from EROFS), and the sandbox writes nothing onto the grader's disk
+        _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_RDONLY)
         os.close(fd)
     for path in covers:  # nothing can be created in the covers any more
         _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k,mode=755")
     report["views"] = _bind_views(config, keep)
     report["absent"] = _remove_packages(config)
-    _mkdirs(config["cwd"])
+    for path in [config["cwd"], *config.get("folders", [])]:  # in the private /tmp
+        _mkdirs(path)
 
 
 def _bind_views(config: dict, keep: dict[str, int]) -> list[str]:
@@ -195,11 +198,8 @@ def _remove_packages(config: dict) -> list[str]:
             os.write(fd, text)
             os.close(fd)
             _mount(None, path, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, "size=64k")
-        elif os.path.isfile(path):
-            stub = os.path.join(config["rundir"], f".absent-{len(done)}.py")
-            with open(stub, "wb") as handle:
-                handle.write(text)
-            _mount(stub, path, None, MS_BIND)
+        elif os.path.isfile(path):  # the grader wrote the stub into the connection folder
+            _mount(entry["stub_file"], path, None, MS_BIND)
             _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
         else:
             continue

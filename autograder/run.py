@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import secrets
 import select
 import signal
@@ -35,6 +36,7 @@ from autograder.cpushare import TestClock
 from cnnkit.grading import recv_frame, send_frame
 
 ROOT = Path(__file__).resolve().parent.parent
+KERNEL_SOCKETS = "/tmp/ipc"  # with namespaces: where the kernel binds its sockets (private tmpfs)
 STARTUP_TIMEOUT = 120  # seconds for a kernel to answer its first request
 GRACE = 5  # seconds a kernel gets to stop after an interrupt
 IOPUB_GRACE = 3  # seconds to wait for the last outputs after the reply
@@ -66,10 +68,27 @@ class Kernel:
         self.channel: socket.socket | None = None
         self._serving: str | None = None  # msg_id of the running serve() request
         self._serve_run: CellRun | None = None
+        self.sockets: int | None = None  # the descriptor of the kernel's socket folder
 
     def start(self) -> None:
-        from jupyter_client import BlockingKernelClient
-
+        inside = self.box.isolation.mode == "namespaces"
+        info = {
+            "transport": "ipc",
+            # the kernel binds its sockets: in its private /tmp, with namespaces
+            "ip": f"{KERNEL_SOCKETS}/k" if inside else str(self.box.run_dir / "k"),
+            "shell_port": 1,
+            "iopub_port": 2,
+            "stdin_port": 3,
+            "control_port": 4,
+            "hb_port": 5,
+            "key": secrets.token_hex(32),
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": "python3",
+        }
+        self.box.run_dir.mkdir(parents=True, exist_ok=True)
+        path = self.box.run_dir / "kernel.json"
+        path.write_text(json.dumps(info), encoding="utf-8")
+        path.chmod(0o644)
         self.box.start(
             [
                 sys.executable,
@@ -83,33 +102,34 @@ class Kernel:
             ],
             process_env(self.limits, home_of(self.box, "kernel")),
             "kernel",
+            folders=[KERNEL_SOCKETS] if inside else [],
         )
-        info = {
-            "transport": "ipc",
-            "ip": str(self.box.run_dir / "k"),
-            "shell_port": 1,
-            "iopub_port": 2,
-            "stdin_port": 3,
-            "control_port": 4,
-            "hb_port": 5,
-            "key": secrets.token_hex(32),
-            "signature_scheme": "hmac-sha256",
-            "kernel_name": "python3",
-        }
-        path = self.box.run_dir / "kernel.json"
-        path.write_text(json.dumps(info), encoding="utf-8")
-        path.chmod(0o644)
-        self.client = BlockingKernelClient()
-        self.client.load_connection_info(info)
-        self.client.start_channels()
+        self.info = info
         self.serve_path = self.box.run_dir / "serve.sock"
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(str(self.serve_path))
         self.serve_path.chmod(0o666)
         self.listener.listen(1)
 
+    def _connect(self, end: float) -> None:
+        """The grader's client of the kernel's sockets. With namespaces the kernel binds them in
+        its private /tmp, which the grader reaches through the box's root (/proc/self/fd/N/k-1)."""
+        from jupyter_client import BlockingKernelClient
+
+        info = self.info
+        if self.box.isolation.mode == "namespaces":
+            try:
+                self.sockets = self.box.inside(KERNEL_SOCKETS, end)
+            except OSError as error:
+                raise Stop("the kernel did not start") from error
+            info = {**info, "ip": f"/proc/self/fd/{self.sockets}/k"}
+        self.client = BlockingKernelClient()
+        self.client.load_connection_info(info)
+        self.client.start_channels()
+
     def wait_ready(self, deadline: float) -> None:
         end = min(time.monotonic() + STARTUP_TIMEOUT, deadline)
+        self._connect(end)
         while time.monotonic() < end:
             if not self.box.alive():
                 raise Stop("the kernel did not start")
@@ -378,6 +398,10 @@ class Kernel:
             self.client.stop_channels()
         with contextlib.suppress(Exception):
             self.listener.close()
+        if self.sockets is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.sockets)
+            self.sockets = None
 
 
 def _text(value, limit: int) -> str:
