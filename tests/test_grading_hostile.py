@@ -38,6 +38,7 @@ from processes import marked_processes  # noqa: E402
 
 from autograder import sandbox  # noqa: E402
 from autograder.assignment import HIDDEN_BEGIN  # noqa: E402
+from autograder.box import Limits  # noqa: E402
 from autograder.nbgrader_feedback import hidden_test_lines  # noqa: E402
 
 LIMITS = ["--timeout", "120", "--cell-timeout", "25", "--memory", "2.5", "--max-processes", "24"]
@@ -75,6 +76,38 @@ class Listener:
         self.server.close()
 
 
+class DiskWatch:
+    """The most bytes any job folder of the batch held, sampled four times a second: what the
+    sandboxes wrote onto the grader's disk, beside the grader's own files of the job (its logs,
+    configs and sockets). A job folder lives in a work folder ``/tmp/ag-*`` made after the start."""
+
+    def __init__(self):
+        self.before = set(Path("/tmp").glob("ag-*"))
+        self.peak = 0
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self):
+        while not self._stop.wait(0.25):
+            for work in set(Path("/tmp").glob("ag-*")) - self.before:
+                for job in work.glob("jobs/*"):
+                    self.peak = max(self.peak, _bytes_under(job))
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(timeout=10)
+
+
+def _bytes_under(folder: Path) -> int:
+    total = 0
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_blocks * 512
+    return total
+
+
 def grade(folder: Path, output: Path, *extra: str, workers: int = 2) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "autograder.grade", str(folder), "--assignment"]
     command += [corpus.ASSIGNMENT, "--output", str(output), "--workers", str(workers)]
@@ -108,6 +141,7 @@ def batch(tmp_path_factory):
     victim = folder / context.victim_file
     victim_hash = hashlib.sha256(victim.read_bytes()).hexdigest()
     probe = REPO / "cnnkit" / "_hostile_probe.py"
+    disk = DiskWatch()
     try:
         start = time.monotonic()
         run = grade(folder, output)
@@ -117,6 +151,7 @@ def batch(tmp_path_factory):
             process.kill()
     finally:
         listener.close()
+        disk.close()
     wrote_probe = probe.exists()
     probe.unlink(missing_ok=True)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -132,6 +167,7 @@ def batch(tmp_path_factory):
         "victim_unchanged": hashlib.sha256(victim.read_bytes()).hexdigest() == victim_hash,
         "wrote_probe": wrote_probe,
         "seconds": seconds,
+        "disk_peak": disk.peak,
         "stdout": run.stdout,
     }
 
@@ -294,10 +330,22 @@ def test_no_trick_scores_above_its_honest_twin(batch):
 
 
 @pytest.mark.slow
-def test_a_flood_of_files_stops_at_the_cap_and_spares_the_other_rows(batch):
-    status = batch["rows"]["v3_fill_connection_folder"]["status"]
-    assert "into the grader's folder" in status
-    assert batch["rows"]["honest_full"]["status"] == "graded"
+@pytest.mark.skipif(not ISOLATED, reason="needs the namespace sandbox")
+def test_every_writable_place_is_a_small_private_tmpfs(batch):
+    """600 MB tried in every place a notebook finds writable: each stops at its tmpfs's size, the
+    connection folder is read-only, and no job folder on the grader's disk grew past the cap."""
+    text = outputs_of(batch, "v3_fill_every_place")
+    filled = {m[1]: (int(m[2]), m[3]) for m in re.finditer(r"FILLED (\S+) (\d+) MB \((.*)\)", text)}
+    caps = {"/tmp": Limits().tmp_mb, "/dev/shm": 256, "/var/tmp": 16}
+    assert set(caps) <= set(filled), text[:2000]
+    for place, cap in caps.items():
+        assert 0 < filled[place][0] <= cap and filled[place][1] == "No space left on device"
+    folder = next(place for place in filled if re.search(r"/jobs/\d+/k$", place))
+    assert filled[folder] == (0, "Read-only file system")
+    assert sum(megabytes for megabytes, _ in filled.values()) < 1000  # not 600 MB anywhere
+    assert 0 < batch["disk_peak"] <= Limits().folder_bytes, batch["disk_peak"]
+    for name in ("honest_full", "honest_partial", "honest_blank"):
+        assert batch["rows"][name]["status"] == "graded"
 
 
 @pytest.mark.slow

@@ -745,14 +745,33 @@ def grading_v3(context: Context) -> list[Case]:
     unused_import = "from cnnkit import receptive  # not used\n\n" + RF_CORRECT
     debugging = "print(sorted(name for name in globals() if not name.startswith('_')))\n"
     side_experiment = "import torch\n\nprint(torch.nn.Conv2d(3, 8, 3).weight.shape)\n"
-    fill_folder = textwrap.dedent(
+    fill_everywhere = textwrap.dedent(
         """\
         import os, sys
-        folder = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])  # the kernel's connection folder
-        block = b"x" * (8 << 20)
-        for number in range(75):  # 600 MB onto the grader's disk, if nothing stops it
-            with open(os.path.join(folder, f"fill-{number}"), "wb") as handle:
-                handle.write(block)
+
+        _places = {
+            os.path.dirname(sys.argv[sys.argv.index("-f") + 1]),  # the kernel's connection folder
+            os.getcwd(), os.path.expanduser("~"), os.environ.get("TMPDIR", "/tmp"),
+            "/tmp", "/dev/shm", "/var/tmp",
+        }
+        with open("/proc/self/mountinfo") as handle:  # and every mount that says it is writable
+            _places |= {line.split()[4] for line in handle if "rw" in line.split()[5].split(",")}
+        _block = b"x" * (8 << 20)
+        for _place in sorted(_places):
+            _why = "no error"
+            try:
+                for number in range(75):  # 600 MB into each place, if nothing stops it
+                    with open(os.path.join(_place, f"fill-{number}"), "wb") as handle:
+                        handle.write(_block)
+            except OSError as error:
+                _why = error.strerror
+            _sizes = []
+            for number in range(75):
+                try:
+                    _sizes.append(os.path.getsize(os.path.join(_place, f"fill-{number}")))
+                except OSError:
+                    pass
+            print(f"FILLED {_place} {sum(_sizes) >> 20} MB ({_why})")
         """
     )
     fill_room = conv_with(
@@ -851,13 +870,14 @@ def grading_v3(context: Context) -> list[Case]:
             scores=FULL,
             twin="honest_full",
         ),
-        # class 5: the grader's disk stays untouched
+        # class 5: the grader's disk stays untouched; every place a sandbox may write is a small
+        # private tmpfs (the connection folder is read-only inside)
         Case(
-            "v3_fill_connection_folder",
-            answered(extra=fill_folder),
-            "partly graded: it wrote more than",
-            ("into the grader's folder",),
-            scores=ZERO,
+            "v3_fill_every_place",
+            answered(extra=fill_everywhere),
+            "graded",
+            scores=FULL,
+            isolation_only=True,
             twin="honest_full",
         ),
         Case(
