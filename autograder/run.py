@@ -2,10 +2,13 @@
 
 A ``Box`` is one sandboxed process tree (``autograder.sandbox``) with a watchdog for memory and
 processes; the student's kernel runs in one, the judge (``autograder.judge``) in another. The
-grader is the kernel's client (``jupyter_client``) over Unix sockets in a folder the sandbox shares
-with the kernel. While a test cell runs in the judge, the kernel runs ``cnnkit.grading.serve`` and
-answers the judge's requests over a second socket of that folder (``Kernel.channel``). Everything
-the kernel sends is untrusted input: it is size-checked, capped, and never decides a verdict alone.
+grader is the kernel's client (``jupyter_client``) over the Unix sockets the kernel binds: in its
+private ``/tmp`` (``KERNEL_SOCKETS``), which the grader reaches through the box's root, with
+namespaces; in its connection folder without them. While a test cell runs in the judge, the kernel
+runs ``cnnkit.grading.serve`` and answers the judge's requests over a socket the grader binds in
+the connection folder (``Kernel.channel``), which the kernel sees read-only. Everything the kernel
+sends is untrusted input: it is size-checked, capped (``autograder.outputs``), and never decides a
+verdict alone.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ import signal
 import socket
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty
 
@@ -33,6 +35,7 @@ from autograder.box import (  # noqa: F401 - the names the grader knows them by
     process_env,
 )
 from autograder.cpushare import TestClock
+from autograder.outputs import CellRun, Outputs, clipped
 from cnnkit.grading import recv_frame, send_frame
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,16 +43,6 @@ KERNEL_SOCKETS = "/tmp/ipc"  # with namespaces: where the kernel binds its socke
 STARTUP_TIMEOUT = 120  # seconds for a kernel to answer its first request
 GRACE = 5  # seconds a kernel gets to stop after an interrupt
 IOPUB_GRACE = 3  # seconds to wait for the last outputs after the reply
-
-
-@dataclass
-class CellRun:
-    status: str = "not run"  # ok, error, interrupted, not run
-    ename: str = ""
-    evalue: str = ""
-    outputs: list = field(default_factory=list)
-    seconds: float = 0.0
-    kept: int = 0  # bytes of output kept
 
 
 class Stop(Exception):
@@ -62,9 +55,7 @@ class Kernel:
     def __init__(self, box: Box, limits: Limits):
         self.box, self.limits = box, limits
         self.client = None
-        self.received = 0  # bytes of output received
-        self.kept = 0  # ... and kept
-        self.truncated = False
+        self.outputs = Outputs(limits)
         self.channel: socket.socket | None = None
         self._serving: str | None = None  # msg_id of the running serve() request
         self._serve_run: CellRun | None = None
@@ -160,8 +151,8 @@ class Kernel:
         if run.status != "interrupted":
             run.status = "ok" if reply.get("status") == "ok" else "error"
         if reply.get("status") != "ok":
-            run.ename = _text(reply.get("ename"), 200) or run.ename or "Error"
-            run.evalue = _text(reply.get("evalue"), 2000) or run.evalue
+            run.ename = clipped(reply.get("ename"), 200) or run.ename or "Error"
+            run.evalue = clipped(reply.get("evalue"), 2000) or run.evalue
         return run
 
     def _wait_reply(self, msg_id, run: CellRun, cell_deadline: float, deadline: float) -> dict:
@@ -203,13 +194,12 @@ class Kernel:
             msg = self.client.get_iopub_msg(timeout=timeout)
         except Empty:
             return "empty"
-        self.received += _size(msg.get("content"))
-        if self.received > self.limits.output_flood_bytes:
+        if self.outputs.flooded(msg):
             self.box.kill("flood")
             raise Stop("")
         if run is None or msg.get("parent_header", {}).get("msg_id") != msg_id:
             return None
-        return self._handle(msg, run, streams)
+        return self.outputs.handle(msg, run, streams)
 
     def _drain(self, run: CellRun | None, streams: dict, most: int = 1000) -> None:
         """Handle the iopub messages already waiting (without blocking)."""
@@ -316,82 +306,10 @@ class Kernel:
             self._wait_reply(self._serving, run, time.monotonic() + GRACE * 2, deadline)
             self._serving = None
 
-    # --- outputs ---------------------------------------------------------------------------
-
-    def _handle(self, msg: dict, run: CellRun, streams: dict) -> str | None:
-        kind = msg.get("msg_type")
-        content = msg.get("content")
-        if not isinstance(content, dict):
-            return None
-        if kind == "status":
-            return "idle" if content.get("execution_state") == "idle" else None
-        if kind == "stream":
-            name = "stderr" if content.get("name") == "stderr" else "stdout"
-            text = content.get("text") if isinstance(content.get("text"), str) else ""
-            self._keep_stream(run, streams, name, text)
-        elif kind in ("display_data", "execute_result"):
-            data = content.get("data") if isinstance(content.get("data"), dict) else {}
-            kept = {m: data[m] for m in ("text/plain", "image/png") if isinstance(data.get(m), str)}
-            output = {"output_type": kind, "data": kept, "metadata": {}}
-            if kind == "execute_result":
-                output["execution_count"] = None
-            self._keep(run, output, _size(kept))
-        elif kind == "error":
-            run.ename = _text(content.get("ename"), 200)
-            run.evalue = _text(content.get("evalue"), 2000)
-            traceback = (
-                content.get("traceback") if isinstance(content.get("traceback"), list) else []
-            )
-            lines = [_text(line, 2000) for line in traceback[-30:]]
-            output = {
-                "output_type": "error",
-                "ename": run.ename,
-                "evalue": run.evalue,
-                "traceback": lines,
-            }
-            self._keep(run, output, sum(map(len, lines)) + len(run.evalue), always=True)
-        elif kind == "clear_output":
-            run.outputs = [o for o in run.outputs if o.get("output_type") == "error"]
-            streams.clear()
-        return None
-
-    def _keep(self, run: CellRun, output: dict, size: int, always: bool = False) -> None:
-        limits = self.limits
-        if not always and (
-            self.kept + size > limits.output_keep_bytes
-            or run.kept + size > limits.output_cell_bytes
-        ):
-            self._mark_truncated(run)
-            return
-        self.kept += size
-        run.kept += size
-        run.outputs.append(output)
-
-    def _mark_truncated(self, run: CellRun) -> None:
-        self.truncated = True
-        if not any(o.get("_autograder") for o in run.outputs):
-            note = "\n[autograder] output cut here: the limit was reached\n"
-            run.outputs.append(
-                {"output_type": "stream", "name": "stdout", "text": note, "_autograder": True}
-            )
-
-    def _keep_stream(self, run: CellRun, streams: dict, name: str, text: str) -> None:
-        if not text:
-            return
-        room = min(
-            self.limits.output_cell_bytes - run.kept, self.limits.output_keep_bytes - self.kept
-        )
-        piece = text[: max(0, room)]
-        if piece:
-            output = streams.get(name)
-            if output is None:
-                output = streams[name] = {"output_type": "stream", "name": name, "text": ""}
-                run.outputs.append(output)
-            output["text"] += piece
-            self.kept += len(piece)
-            run.kept += len(piece)
-        if len(piece) < len(text):
-            self._mark_truncated(run)
+    @property
+    def truncated(self) -> bool:
+        """Whether some output was cut (the graded notebook then says so)."""
+        return self.outputs.truncated
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -402,20 +320,6 @@ class Kernel:
             with contextlib.suppress(OSError):
                 os.close(self.sockets)
             self.sockets = None
-
-
-def _text(value, limit: int) -> str:
-    return value[:limit] if isinstance(value, str) else ""
-
-
-def _size(value) -> int:
-    if isinstance(value, str):
-        return len(value)
-    if isinstance(value, dict):
-        return sum(_size(v) for v in value.values()) + 16
-    if isinstance(value, list):
-        return sum(_size(v) for v in value) + 16
-    return 16
 
 
 def stop_reason(reason: str, code: int | None, limits: Limits) -> str:
