@@ -8,14 +8,15 @@ The grader (trusted) writes CONFIG.json and runs this launcher, which starts the
 - sees the file system read-only, with the secret places (the course repository and its
   ``solutions/``, the batch's work folder, the submissions, the output, home folders) covered by
   empty folders; only Python, the course package ``cnnkit``, the data caches and the kernel's
-  connection folder are put back, read-only except the connection folder; ``/tmp`` and
-  ``/dev/shm`` are private and small;
+  connection folder are put back, all read-only; it writes only into private tmpfs of a fixed
+  size (``/tmp``, ``/dev/shm``, ``/var/tmp``: ``autograder.mounts``), never on the grader's disk;
 - has no network: only a loopback interface of its own;
 - has resource limits: memory (``RLIMIT_DATA``: a bigger allocation raises ``MemoryError``),
   number of processes and threads (``RLIMIT_NPROC``, counted in its own user namespace), file size,
   CPU time, open files; no core dumps;
 - cannot outlive the launcher: when the kernel exits, or the launcher is killed, the PID
-  namespace ends and every process the notebook started is killed with it.
+  namespace ends and every process the notebook started is killed with it
+  (``autograder.lifetime``).
 
 When the system does not allow namespaces (a non-root user where unprivileged user namespaces are
 disabled, e.g. Ubuntu 24.04's AppArmor default), the launcher falls back to ``mode: "limits"``:
@@ -37,6 +38,16 @@ import sys
 import threading
 from pathlib import Path
 
+from autograder.lifetime import (
+    PR_SET_DUMPABLE,
+    PR_SET_NO_NEW_PRIVS,
+    PR_SET_PDEATHSIG,
+    SETUP_FAILED,
+    die_with_parent,
+    prctl,
+    run_init,
+    status_code,
+)
 from autograder.mounts import (
     CLONE_NEWIPC,
     CLONE_NEWNET,
@@ -61,25 +72,7 @@ from autograder.sandbox_config import (  # noqa: F401 - the names the grader kno
     standard_hidden,
 )
 
-PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 4, 38, 36
-SETUP_FAILED = 125
 INNER_UID = 1000  # the kernel's user id inside its namespaces
-
-
-def _prctl(option: int, value: int) -> None:
-    _libc.prctl(option, value, 0, 0, 0)
-
-
-def _die_with_parent(parent: int | None = None) -> None:
-    """Get SIGKILL when the parent dies; exit now if it already has.
-
-    ``parent``: the PID the parent had, when the caller knows it. Read here instead, a parent that
-    died before this line would go unnoticed (the orphan's parent is then init or a sub-reaper).
-    """
-    parent = os.getppid() if parent is None else parent
-    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
-        os._exit(SETUP_FAILED)
 
 
 def _set_limits(limits: dict) -> None:
@@ -103,7 +96,7 @@ def _set_limits(limits: dict) -> None:
 def _drop_to_inner_user() -> None:
     """A nested user namespace where the kernel is an ordinary user with no capabilities at all:
     it cannot unmount the covers or reconfigure its network namespace."""
-    _prctl(PR_SET_DUMPABLE, 1)  # changing user ids cleared it: /proc/self/* must be ours to write
+    prctl(PR_SET_DUMPABLE, 1)  # changing user ids cleared it: /proc/self/* must be ours to write
     _check(_libc.unshare(CLONE_NEWUSER), "unshare (inner user namespace)")
     _write("/proc/self/setgroups", "deny")
     _write("/proc/self/uid_map", f"{INNER_UID} 0 1")
@@ -124,92 +117,13 @@ def _exec_kernel(config: dict, log_fd: int) -> None:
     try:
         os.chdir(config["cwd"])
         _redirect_output(log_fd)
-        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        prctl(PR_SET_NO_NEW_PRIVS, 1)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         os.execve(config["argv"][0], config["argv"], config["env"])
     except BaseException as error:  # noqa: BLE001 - report and leave
         os.write(2, f"[sandbox] cannot start the kernel: {error}\n".encode())
     os._exit(SETUP_FAILED)
-
-
-def _status_code(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return 128 + os.WTERMSIG(status)
-    return os.WEXITSTATUS(status) if os.WIFEXITED(status) else SETUP_FAILED
-
-
-def _init(config: dict, log_fd: int, kill_orphans: bool) -> int:
-    """Start the kernel and wait for it, reaping every orphan; return the kernel's status code.
-
-    In a PID namespace this process is its init: when it returns, the kernel kills every process
-    left in the namespace. Without one (``kill_orphans``) it is a sub-reaper and kills them itself.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are for the kernel only
-    if kill_orphans:
-        _prctl(PR_SET_CHILD_SUBREAPER, 1)
-        # No PID namespace ends the orphans when this process dies: its parent's death sends
-        # SIGTERM instead of SIGKILL, and it kills them all first.
-        signal.signal(signal.SIGTERM, _end_all)
-        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() != config["_launcher"]:
-            _end_all()
-    kernel = os.fork()
-    if kernel == 0:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        _exec_kernel(config, log_fd)
-    code = SETUP_FAILED
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            break
-        if pid == kernel:
-            code = _status_code(status)
-            break
-    if kill_orphans:
-        _kill_descendants()
-    return code
-
-
-def _end_all(*_) -> None:
-    _kill_descendants()
-    os._exit(128 + signal.SIGKILL)
-
-
-def _kill_descendants() -> None:
-    """SIGKILL every process whose parent chain leads here (orphans were re-parented to us)."""
-    me = os.getpid()
-    for _ in range(50):
-        children = _children_of(me)
-        if not children:
-            return
-        for pid in children:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        try:
-            while os.waitpid(-1, os.WNOHANG)[0]:
-                pass
-        except ChildProcessError:
-            pass
-
-
-def _children_of(parent: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
-                stat = handle.read()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(b")") + 2 :].split()
-        if int(fields[1]) == parent:
-            found.append(int(entry))
-    return found
 
 
 def _copy_capped(read_fd: int, log_path: str, cap: int) -> None:
@@ -236,7 +150,7 @@ def _copy_capped(read_fd: int, log_path: str, cap: int) -> None:
 def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: int, report: dict):
     """The child that enters the namespaces (runs until the kernel ends)."""
     launcher = os.getppid()
-    _die_with_parent(launcher)
+    die_with_parent(launcher)
     flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
     if config.get("user_namespace", True):
         _check(_libc.unshare(flags), "unshare")
@@ -253,7 +167,7 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
         os.setresuid(0, 0, 0)
     # unshare(CLONE_NEWUSER) and the new user ids cleared the parent-death signal: set it again
     # (this process is not in the new PID namespace, so its parent's PID still reads right)
-    _die_with_parent(launcher)
+    die_with_parent(launcher)
     _build_filesystem(config, report, keep)
     try:
         _loopback_up()
@@ -267,7 +181,7 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
     if init == 0:
         try:
             os.close(lifeline_write)
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
             try:
                 _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV)
                 report["proc"] = "private"
@@ -280,14 +194,14 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
                 os.setgroups([])
                 os.setresgid(config["outer_uid"], config["outer_uid"], config["outer_uid"])
                 os.setresuid(config["outer_uid"], config["outer_uid"], config["outer_uid"])
-            _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the new user ids cleared it
+            prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the new user ids cleared it
             if select.select([lifeline_read], [], [], 0)[0]:  # EOF: the parent died meanwhile
                 os._exit(SETUP_FAILED)
             os.close(lifeline_read)
             report["setup"] = "ok"
             os.write(ready_write, json.dumps(report).encode() + b"\n")
             os.close(ready_write)
-            os._exit(_init(config, log_fd, kill_orphans=False))
+            os._exit(run_init(lambda: _exec_kernel(config, log_fd), None, kill_orphans=False))
         except BaseException as error:  # noqa: BLE001
             report["setup"] = f"failed: {type(error).__name__}: {error}"
             os.write(ready_write, json.dumps(report).encode() + b"\n")
@@ -295,7 +209,7 @@ def _namespaces_child(config: dict, sync_read: int, ready_write: int, log_fd: in
     os.close(ready_write)
     os.close(lifeline_read)
     _, status = os.waitpid(init, 0)
-    os._exit(_status_code(status))
+    os._exit(status_code(status))
 
 
 def _run_namespaces(config: dict, log_fd: int) -> int:
@@ -350,7 +264,7 @@ def _run_namespaces(config: dict, log_fd: int) -> int:
     while True:
         try:
             _, status = os.waitpid(child, 0)
-            return _status_code(status)
+            return status_code(status)
         except InterruptedError:
             continue
 
@@ -362,18 +276,18 @@ def _run_limits(config: dict, log_fd: int) -> int:
     if nproc:  # counted over all of this user's processes here: leave room for the others
         config["limits"]["nproc"] = nproc + _user_task_count()
     _write_report(config, report)
-    config["_launcher"] = os.getpid()
+    launcher = os.getpid()
     init = os.fork()
     if init == 0:
         try:
             os.makedirs(config["cwd"], exist_ok=True)
             _set_limits(config["limits"])
-            os._exit(_init(config, log_fd, kill_orphans=True))
+            os._exit(run_init(lambda: _exec_kernel(config, log_fd), launcher, kill_orphans=True))
         except BaseException as error:  # noqa: BLE001
             os.write(log_fd, f"[sandbox] {error}\n".encode())
             os._exit(SETUP_FAILED)
     _, status = os.waitpid(init, 0)
-    return _status_code(status)
+    return status_code(status)
 
 
 def _user_task_count() -> int:
@@ -398,7 +312,7 @@ def launch(config: dict) -> int:
     """Run the kernel described by ``config`` in the sandbox; return the exit code to use."""
     # The grader starts this launcher: if the grader is killed while the launcher starts up, the
     # launcher (and the kernel it would start) must not live on as orphans.
-    _die_with_parent(config.get("parent"))
+    die_with_parent(config.get("parent"))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if config["mode"] == "namespaces" and config.get("outer_uid") == "auto":
         # root: a user id nobody uses, unique while this launcher lives (its PID is)
