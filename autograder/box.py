@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,13 +139,11 @@ class Box:
         """An ``O_PATH`` descriptor of the folder ``path`` as the box's processes see it (their own
         mount namespace), once the sandbox is set up: the grader connects to the sockets a box
         binds in its private ``/tmp`` through ``/proc/self/fd/N/...``. The caller closes it."""
-        import time
-
         while time.monotonic() < deadline:
             if not self.alive():
                 break
             if self.report(self.name).get("setup") == "ok":
-                for process in reversed(self._tree()):  # the deepest first: the box's program
+                for process in reversed(self._tree()):  # the last found first: the box's program
                     with contextlib.suppress(OSError):
                         fd = os.open(
                             f"/proc/{process.pid}/root{path}",
