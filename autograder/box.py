@@ -233,8 +233,8 @@ class Box:
 
 
 def _folder_bytes(folder: Path, limit: int, most_entries: int = 2000) -> int:
-    """Bytes under ``folder`` (the connection folder, the only place on the grader's disk a sandbox
-    may write); past ``most_entries`` files it counts as over ``limit`` (a flood of small files)."""
+    """Bytes under ``folder`` (without namespaces: a box's connection or home folder, on the
+    grader's disk); past ``most_entries`` files it counts as over ``limit`` (a flood of small files)."""
     total, seen, stack = 0, 0, [str(folder)]
     while stack:
         try:
