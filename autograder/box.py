@@ -5,9 +5,9 @@ grader: its memory (proportional set size) and its number of processes. Its conn
 the grader's disk, holds what the grader writes and the sockets the grader binds; the sandbox sees
 it read-only. With namespaces a sandbox writes only into its private tmpfs (``/tmp``, ``/dev/shm``,
 ``/var/tmp``), which the grader reaches through ``inside`` (``/proc/PID/root``) for the sockets the
-kernel binds. Without them (``mode: limits``) the box writes on the grader's disk, and the watch
-also counts the bytes of its connection and home folders. The student's kernel, the judge and
-every clean room run in a box of their own.
+kernel binds. Without them (``mode: limits``) the box writes on the grader's disk wherever its
+user may, and the watch also counts the bytes in its connection folder. The student's kernel, the
+judge and every clean room run in a box of their own.
 """
 
 from __future__ import annotations
@@ -225,16 +225,15 @@ class Box:
                 return
             if self.isolation.mode == "namespaces":
                 continue  # it cannot write on the grader's disk: nothing to count
-            folders = [self.run_dir, Path(home_of(self, self.name))]
             cap = self.limits.folder_bytes
-            if sum(_folder_bytes(folder, cap) for folder in folders) > cap:
+            if _folder_bytes(self.run_dir, cap) > cap:
                 self.kill(f"it wrote more than {cap / 2**20:g} MB into the grader's folder")
                 return
 
 
 def _folder_bytes(folder: Path, limit: int, most_entries: int = 2000) -> int:
-    """Bytes under ``folder`` (without namespaces: a box's connection or home folder, on the
-    grader's disk); past ``most_entries`` files it counts as over ``limit`` (a flood of small files)."""
+    """Bytes under ``folder`` (without namespaces: a box's connection folder, on the grader's
+    disk); past ``most_entries`` files it counts as over ``limit`` (a flood of small files)."""
     total, seen, stack = 0, 0, [str(folder)]
     while stack:
         try:
