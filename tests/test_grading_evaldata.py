@@ -22,7 +22,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from autograder import evaldata, sandbox  # noqa: E402
+from autograder import evaldata, sandbox, tfrecords  # noqa: E402
 from autograder.grade import isolation_for  # noqa: E402
 from autograder.run import Box, Limits, process_env  # noqa: E402
 
@@ -169,8 +169,8 @@ def flowers(tmp_path):
     and 20), and a KERAS_HOME with the same photos in class folders and in Keras's archive."""
     source = FLOWERS[0]
     records = []
-    for shard in evaldata._split_shards(source)[1]:
-        records += list(evaldata._records(shard))
+    for shard in tfrecords.split_shards(source)[1]:
+        records += list(tfrecords.records(shard))
     records = records[:40]
     version = tmp_path / "tfds" / "tf_flowers" / source.name
     version.mkdir(parents=True)
@@ -184,7 +184,7 @@ def flowers(tmp_path):
     info["splits"][0]["numBytes"] = str(sum(len(payload) for _, payload in records))
     (version / "dataset_info.json").write_text(json.dumps(info))
     names = (source / "label.labels.txt").read_text().split()
-    photos = [evaldata._example(payload) for _, payload in records]
+    photos = [tfrecords.example(payload) for _, payload in records]
     folder = tmp_path / "keras" / "datasets" / "flower_photos" / "flower_photos"
     for index, photo in enumerate(photos):
         (folder / names[photo["label"][0]]).mkdir(parents=True, exist_ok=True)
@@ -204,8 +204,8 @@ def digests_in(path: Path, binds: dict[str, str]) -> set[str]:
         return set().union(set(), *(digests_in(p, binds) for p in path.iterdir()))
     if ".tfrecord" in path.name:
         return {
-            evaldata._digest(evaldata._example(payload)["image"][0])
-            for _, payload in evaldata._records(path)
+            evaldata._digest(tfrecords.example(payload)["image"][0])
+            for _, payload in tfrecords.records(path)
         }
     if path.suffix == ".jpg":
         return {evaldata._digest(path.read_bytes())}
@@ -228,7 +228,7 @@ def test_the_judge_holds_photos_that_no_copy_of_the_notebooks_holds(flowers, tmp
     info = json.loads((version / "dataset_info.json").read_text())["splits"][0]
     assert info["shardLengths"] == ["16", "20"]  # without the first 4 photos of 40: train[:10%]
     shards = sorted(version.glob("*.tfrecord-*"))
-    assert int(info["numBytes"]) == sum(len(p) for s in shards for _, p in evaldata._records(s))
+    assert int(info["numBytes"]) == sum(len(p) for s in shards for _, p in tfrecords.records(s))
     assert json.loads((version / "cnnkit-withheld.json").read_text())["withheld"] == [0, 4]
     with np.load(Path(data.judge_dir) / evaldata.FLOWERS_JUDGE_FILE) as judge:
         offsets, jpegs = judge["offsets"], judge["jpegs"]
