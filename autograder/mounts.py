@@ -181,8 +181,9 @@ def _bind_views(config: dict, keep: dict[str, int]) -> list[str]:
             continue  # not put back in this sandbox: nothing to cover
         _mount(f"/proc/self/fd/{keep[f'view:{view}']}", original, None, MS_BIND)
         _mount(None, original, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-        os.close(keep[f"view:{view}"])
         done.append(original)
+    for view in {view for view, _ in config.get("binds", [])}:  # one copy may cover several paths
+        os.close(keep[f"view:{view}"])
     return done
 
 

@@ -12,8 +12,10 @@ workers, each kernel with one thread.
 
 Tricks score no more than the honest work they did: answers that delegate to the libraries the
 exercises forbid (keras.applications, tensorflow-datasets, cnnkit.photos, cnnkit.pretrained) score 0
-on those exercises, and a table of every tf_flowers photo, with no model, scores 0 on the flower
-classifier (the judge flips the photos it gives to ``predict_flowers``).
+on those exercises, and a table of every tf_flowers photo the notebook can read, with no model,
+scores 0 on the flower classifier (graded, the hidden test's photos are in no file the notebook can
+read, autograder/evaldata.py, and the judge crops, flips and brightens them at random; the visible
+test flips validation photos).
 """
 
 from grading_proofs import Assignment
