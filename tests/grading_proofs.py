@@ -41,6 +41,15 @@ class Assignment:
             answer = answer.replace(old, new)
         return answer
 
+    def left_blank(self, *grade_ids: str) -> dict[str, str]:
+        """The student version's own (unanswered) cells for ``grade_ids``: a submission that leaves an
+        exercise undone, where the proof needs no second run of its costly cells."""
+        cells = {
+            cell.metadata.get("nbgrader", {}).get("grade_id"): cell.source
+            for cell in nbformat.read(self.student, as_version=4).cells
+        }
+        return {grade_id: cells[grade_id] for grade_id in grade_ids}
+
     def filled(self, answers: dict[str, str]) -> str:
         """The student version with every solution cell answered (reference unless given), as JSON."""
         nb = nbformat.read(self.student, as_version=4)

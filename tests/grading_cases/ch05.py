@@ -6,9 +6,10 @@ fine-tuning exercise's three functions too: each of its tests runs one of them i
 model, with the judge's plain code for the two others). The typical mistakes of the issue:
 augmenting the evaluation photos, preprocessing twice, forgetting to freeze the base, letting
 BatchNorm update its statistics, unfreezing BatchNorm with the top blocks, one learning rate for
-the whole model. Every submission but the blank one and the "lookup" trick computes MobileNetV2's
-features of the 150 training photos (about 15 s each in the quick profile, on 2 quiet cores); two
-workers, each kernel with one thread.
+the whole model. The reference and "twice" compute MobileNetV2's features of the 150 training
+photos (about 15 s each in the quick profile, on 2 quiet cores); "augmented", "layout" and
+"delegated", whose mistakes are elsewhere, leave the flower classifier undone. Two workers, each
+kernel with one thread.
 
 Tricks score no more than the honest work they did: answers that delegate to the libraries the
 exercises forbid (keras.applications, tensorflow-datasets, cnnkit.photos, cnnkit.pretrained) score 0
@@ -44,6 +45,12 @@ MANUAL = "fine_tuning_answer"
 WORKERS, TIMEOUT = 2, 2400
 
 variant = Assignment(ASSIGNMENT).variant
+# The flower classifier computes MobileNetV2's features of 150 photos (about 20 CPU s a
+# submission): the reference and "twice" (a mistake in predict_flowers) build it; the submissions
+# whose mistakes are elsewhere leave it undone.
+FLOWERS_UNDONE = Assignment(ASSIGNMENT).left_blank(
+    "flowers_model", "flowers_training_1", "flowers_training_2", "flowers_predict"
+)
 
 AUGMENT_BATCHES = (
     "    if training:\n        batches = batches.map(lambda x, y: (augment(",
@@ -72,8 +79,10 @@ SUBMISSIONS = {
             "fine_tuning": variant(  # BatchNorm's scale and offset unfrozen with their blocks
                 "fine_tuning", (UNFREEZE_WITHOUT_BATCH_NORM, "        block.requires_grad_(True)\n")
             ),
+            **FLOWERS_UNDONE,
         },
-        {"flower_batches_evaluation_hidden", "flower_net_visible", "flower_net_frozen_hidden"}
+        {"flowers_visible", "flowers_hidden"}  # undone
+        | {"flower_batches_evaluation_hidden", "flower_net_visible", "flower_net_frozen_hidden"}
         | {"unfreeze_top_visible", "unfreeze_top_hidden"},
     ),
     "twice": (
@@ -133,8 +142,10 @@ SUBMISSIONS = {
                     '{"params": list(model.head.parameters()) + base, "lr": head_lr}',
                 ),
             ),
+            **FLOWERS_UNDONE,
         },
-        {
+        {"flowers_visible", "flowers_hidden"}  # undone
+        | {
             "preprocessing_visible",
             "preprocessing_mobilenet_v2_hidden",
             "flower_batches_training_hidden",
@@ -163,8 +174,10 @@ SUBMISSIONS = {
                 "    def __init__(self, num_classes):\n"
                 "        super().__init__(mobilenet_v2(include_top=False), num_classes)\n"
             ),
+            **FLOWERS_UNDONE,
         },
-        {
+        {"flowers_visible", "flowers_hidden"}  # undone
+        | {
             "preprocessing_visible",
             "preprocessing_resnet50_hidden",
             "preprocessing_mobilenet_v2_hidden",
