@@ -44,6 +44,26 @@ def pytest_configure(config):
 collect_ignore_glob = ["tests/*.ipynb", ".venv/*", ".cache/*", "_build/*", "exercises/*"]
 
 
+def proved_assignments() -> set[str]:
+    """The assignments that a grading proof (tests/grading_cases) executes: its reference is the
+    solution notebook itself, graded whole, and the proof fails on any cell that raised."""
+    import grading_cases
+
+    return {case.ASSIGNMENT for case in grading_cases.load().values()}
+
+
+def pytest_ignore_collect(collection_path, config):
+    """A solution notebook runs once: in its grading proof where it has one, under nbval otherwise.
+    Named on the command line, it runs under nbval too."""
+    path = Path(collection_path)
+    if path.suffix != ".ipynb" or path.parent.parent.name != "solutions":
+        return None
+    named = {Path(arg.split("::")[0]).resolve() for arg in config.args}
+    if path.resolve() in named or path.stem not in proved_assignments():
+        return None
+    return True
+
+
 # `make test` runs the suite on two workers. The grading batches (the chapters' proofs, the hostile
 # corpus, the LMS round trip) run one after the other on one worker, first: each keeps both cores
 # busy by itself (two kernels of one thread), so two at once only slow each other down (the chapter 4

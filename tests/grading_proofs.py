@@ -92,4 +92,18 @@ class Assignment:
         assert set(graded) == set(files), run.stdout
         for student, row in graded.items():
             assert row["status"] == "graded", f"{student}: {row['status']}"
+        self.raised = {
+            student: raised_in(output / "notebooks" / f"{student}.ipynb") for student in files
+        }
         return graded
+
+
+def raised_in(notebook: Path) -> list[str]:
+    """The cells of a graded notebook (the instructor's copy) whose run ended in an error, as
+    ``"cell N: ErrorName: message"``."""
+    found = []
+    for index, cell in enumerate(nbformat.read(notebook, as_version=4).cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error":
+                found.append(f"cell {index}: {output.get('ename')}: {output.get('evalue')}"[:300])
+    return found

@@ -16,26 +16,30 @@ MISTAKES = [(chapter, student) for chapter, case in CASES.items() for student in
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
-    """``graded(chapter)``: (the chapter's data module, grades.csv rows by student), graded once."""
-    done = {}
+    """``graded(chapter)``: (the chapter's data module, grades.csv rows by student), graded once;
+    ``graded.raised[chapter]``: the cells that ended in an error, by student."""
+    done, raised = {}, {}
 
     def rows(chapter):
         if chapter not in done:
             case = CASES[chapter]
+            assignment = Assignment(case.ASSIGNMENT)
             try:
-                done[chapter] = Assignment(case.ASSIGNMENT).grade(
+                done[chapter] = assignment.grade(
                     case.SUBMISSIONS,
                     tmp_path_factory,
                     workers=getattr(case, "WORKERS", 2),
                     timeout=getattr(case, "TIMEOUT", 900),
                     cell_timeout=getattr(case, "CELL_TIMEOUT", None),
                 )
+                raised[chapter] = assignment.raised
             except Exception as error:  # fail every test of the chapter, without grading again
                 done[chapter] = error
         if isinstance(done[chapter], Exception):
             raise done[chapter]
         return CASES[chapter], done[chapter]
 
+    rows.raised = raised
     return rows
 
 
@@ -59,6 +63,15 @@ def test_reference_solution_gets_every_autograded_point(graded, chapter):
     row = rows["reference"]
     assert row["total_autograded"] == str(case.TOTAL)
     assert row["needs_manual_grading"] == case.MANUAL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("chapter", list(CASES))
+def test_reference_runs_every_cell_without_an_error(graded, chapter):
+    """The reference is the solution notebook itself, graded whole: this proof is its one run in the
+    suite (conftest.py leaves it out of nbval), so it fails as nbval would, on any cell that raised."""
+    graded(chapter)
+    assert graded.raised[chapter]["reference"] == []
 
 
 @pytest.mark.slow
