@@ -38,7 +38,8 @@ book: $(STAMP)
 
 # The book's build is the suite's one execution of the chapters: its failures are not fatal here
 # (`|| true`) because the tests report them, chapter by chapter, from _build/book-report.json,
-# and open every page in Chromium (tests/test_browser.py). The solutions run under nbval.
+# and open every page in Chromium (tests/test_browser.py). Each solution notebook runs once: as the
+# reference of its chapter's grading proof, or under nbval where no proof grades it (conftest.py).
 # A single chapter, for a developer: python -m pytest --nbval-lax --nbval-current-env book/X.ipynb
 # Its last line gives the three phases' wall seconds: install (0 when .venv was already installed),
 # book, pytest.
