@@ -41,7 +41,7 @@ from autograder.assignment import HIDDEN_BEGIN  # noqa: E402
 from autograder.box import Limits  # noqa: E402
 from autograder.nbgrader_feedback import hidden_test_lines  # noqa: E402
 
-LIMITS = ["--timeout", "120", "--cell-timeout", "25", "--memory", "2.5", "--max-processes", "24"]
+LIMITS = ["--timeout", "120", "--cell-timeout", "12", "--memory", "2.5", "--max-processes", "24"]
 ISOLATED = sandbox.probe()["mode"] == "namespaces"
 
 
