@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ast
 
-from autograder.reach import python_source
+from autograder.reach_source import python_source
 
 SUSPICIOUS_NAMES = {
     "get_ipython": "uses IPython's internals (get_ipython)",

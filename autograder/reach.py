@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import re
 import symtable
 from dataclasses import dataclass
 
@@ -28,6 +27,7 @@ from autograder.reach_rules import (  # noqa: F401 - part of this module's inter
     UNFOLLOWABLE_MODULES,
     Finding,
 )
+from autograder.reach_source import _harmless_ipython, parse_cells, python_source  # noqa: F401 - python_source: part of the interface
 
 
 @dataclass
@@ -35,68 +35,6 @@ class _Definition:
     cell: str
     node: ast.AST  # a def/class, or the statement that binds the name
     module: str | None = None  # for imports: the dotted name bound
-
-
-SAFE_MAGICS = {
-    "matplotlib",
-    "config",
-    "pip",
-    "precision",
-    "pwd",
-    "ls",
-    "who",
-    "whos",
-    "env",
-    "load_ext",
-    "reload_ext",
-    "autoreload",
-    "time",
-    "timeit",
-    "lsmagic",
-}
-TIMING_CELL = re.compile(r"^\s*%%(time|timeit|capture)\b[^\n]*\n?")
-TIMING_LINE = re.compile(r"^(\s*)%(time|timeit)\s+", re.M)
-
-
-def python_source(source: str) -> str:
-    """The cell as plain Python; timing magics keep their statement (it runs, and may bind)."""
-    from IPython.core.inputtransformer2 import TransformerManager
-
-    source = TIMING_LINE.sub(r"\1", TIMING_CELL.sub("", source, count=1))
-    return TransformerManager().transform_cell(source)
-
-
-def _harmless_ipython(tree: ast.AST) -> set[int]:
-    """ids of the ``get_ipython`` names used only for a shell command or a harmless line magic."""
-    harmless = set()
-    for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
-            continue
-        inner = node.func.value
-        if not (
-            isinstance(inner, ast.Call)
-            and isinstance(inner.func, ast.Name)
-            and inner.func.id == "get_ipython"
-        ):
-            continue
-        method, args = node.func.attr, node.args
-        magic = args[0].value if args and isinstance(args[0], ast.Constant) else None
-        if method in ("system", "getoutput") or (
-            method == "run_line_magic" and magic in SAFE_MAGICS
-        ):
-            harmless.add(id(inner.func))
-    return harmless
-
-
-def parse_cells(cells: list[tuple[str, str]]) -> list[tuple[str, ast.Module]]:
-    """(label, tree) of every cell that parses (a cell that does not parse never runs either)."""
-    trees = []
-    for label, source in cells:
-        try:
-            trees.append((label, ast.parse(python_source(source))))
-        except (SyntaxError, ValueError):
-            continue
-    return trees
 
 
 def _bound_names(target: ast.AST) -> list[str]:

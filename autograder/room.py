@@ -242,7 +242,7 @@ def plan_rooms(setup: dict) -> tuple[dict[str, str], dict[str, dict], list[str]]
 
 
 def _python_or_blank(source: str) -> str:
-    from autograder.reach import python_source
+    from autograder.reach_source import python_source
 
     try:
         return python_source(source)

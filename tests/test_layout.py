@@ -5,6 +5,7 @@
   and in the README (``ASYMMETRIES``, ``SAME_ROLE``).
 - Framework-free modules import no framework; no function name ends in ``_tf``.
 - Every module of cnnkit reads in one sitting: at most ``MAX_LINES`` lines.
+- The grader keeps one stage per module, none over ``MAX_GRADER_LINES`` lines (issue 22).
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from pathlib import Path
 import pytest
 
 CNNKIT = Path(__file__).resolve().parent.parent / "cnnkit"
+AUTOGRADER = CNNKIT.parent / "autograder"
 MAX_LINES = 300
+MAX_GRADER_LINES = 400
 MIRRORED = sorted(
     path.name
     for path in CNNKIT.iterdir()
@@ -103,3 +106,9 @@ def test_no_function_is_suffixed_tf():
 def test_every_module_reads_in_one_sitting(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{lines} lines: split the module by concern"
+
+
+@pytest.mark.parametrize("path", sorted(AUTOGRADER.glob("*.py")), ids=lambda p: p.name)
+def test_every_stage_of_the_grader_reads_in_one_sitting(path):
+    lines = len(path.read_text(encoding="utf-8").splitlines())
+    assert lines <= MAX_GRADER_LINES, f"{lines} lines: move a stage of its own into a module"
