@@ -455,3 +455,28 @@ def test_an_error_path_cell_pays_only_beside_its_success_path_cells():
         .Verdict("bad_input_raises", 0, 1, "failed", raises["reason"])
         .sentence()
     )
+
+
+def test_the_counts_in_chapter_1s_hidden_tests_are_pytorchs():
+    """The hidden tests of dense_params and conv_params hold their expected counts as numbers, so
+    that the judge of every chapter 1 submission need not import PyTorch: here they are PyTorch's."""
+    import ast
+
+    import torch
+
+    layers = {
+        "dense_param_count_hidden": lambda h, w, c, units: torch.nn.Linear(h * w * c, units),
+        "conv_param_count_hidden": lambda k, c, f: torch.nn.Conv2d(c, f, k),
+    }
+    source = nbformat.read(SOLUTION, as_version=4)
+    checked = 0
+    for cell in source.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id not in layers:
+            continue
+        loop = next(n for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.For))
+        for *shape, expected in ast.literal_eval(loop.iter):
+            layer = layers[grade_id](*shape)
+            assert sum(p.numel() for p in layer.parameters()) == expected, (grade_id, shape)
+            checked += 1
+    assert checked == 8
