@@ -85,15 +85,20 @@ def data_roots(environ=os.environ) -> list[str]:
     return sorted(roots)
 
 
-def _find(roots: list[str], names: set[str]) -> list[Path]:
-    found = {}
+def _walk(roots: list[str]):
+    """(folder, file names) of every folder under the roots, hidden folders left out. A folder
+    reached through two roots (a symlink and its real path) comes once for each: every alias is a
+    mount of its own."""
     for root in roots:
         for folder, subfolders, files in os.walk(root):
             subfolders[:] = [s for s in subfolders if not s.startswith(".")]
-            for name in files:
-                if name in names:
-                    path = Path(folder, name)  # every alias: each one is a mount of its own
-                    found.setdefault(str(path), path)
+            yield Path(folder), files
+
+
+def _find(roots: list[str], names: set[str]) -> list[Path]:
+    found = {
+        str(folder / n): folder / n for folder, files in _walk(roots) for n in files if n in names
+    }
     return sorted(found.values())
 
 
@@ -221,13 +226,11 @@ def _prepare_mnist(roots, views: Path, judge: Path, result: EvaluationData, held
 
 def _flowers_versions(roots) -> list[Path]:
     """Every prepared tf_flowers version folder (``tf_flowers/3.0.1``) in the data caches."""
-    found = {}
-    for root in roots:
-        for folder, subfolders, files in os.walk(root):
-            subfolders[:] = [s for s in subfolders if not s.startswith(".")]
-            path = Path(folder)
-            if path.parent.name == "tf_flowers" and "dataset_info.json" in files:
-                found.setdefault(str(path), path)
+    found = {
+        str(folder): folder
+        for folder, files in _walk(roots)
+        if folder.parent.name == "tf_flowers" and "dataset_info.json" in files
+    }
     return sorted(found.values())
 
 
@@ -238,15 +241,13 @@ def _digest(data: bytes) -> str:
 def _photo_files(roots) -> list[Path]:
     """Every JPEG file and every tar archive of flower photos in the data caches."""
     found = {}
-    for root in roots:
-        for folder, subfolders, files in os.walk(root):
-            subfolders[:] = [s for s in subfolders if not s.startswith(".")]
-            for name in files:
-                path = Path(folder, name)
-                photo = name.lower().endswith(PHOTO_SUFFIXES)
-                archive = "flower" in name.lower() and ".tfrecord" not in name
-                if photo or (archive and tarfile.is_tarfile(path)):
-                    found.setdefault(str(path), path)
+    for folder, files in _walk(roots):
+        for name in files:
+            path = folder / name
+            photo = name.lower().endswith(PHOTO_SUFFIXES)
+            archive = "flower" in name.lower() and ".tfrecord" not in name
+            if photo or (archive and tarfile.is_tarfile(path)):
+                found.setdefault(str(path), path)
     return sorted(found.values())
 
 
