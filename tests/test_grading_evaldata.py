@@ -95,6 +95,17 @@ print("SEEN", json.dumps({"count": count, "judge": held_out}))  # into the box's
 """
 
 
+def what_it_saw(box, log: Path, seconds: float) -> dict:
+    """Wait for a box's program to end; the line it printed after "SEEN " (its connection folder
+    is read-only: what it saw is in its log)."""
+    end = time.monotonic() + seconds
+    while box.alive() and time.monotonic() < end:
+        time.sleep(0.1)
+    box.close()
+    text = log.read_text(encoding="utf-8")
+    return json.loads(text.split("SEEN ")[-1].splitlines()[0])
+
+
 @pytest.mark.skipif(
     sandbox.probe()["mode"] != "namespaces", reason="without namespaces nothing can be covered"
 )
@@ -120,13 +131,7 @@ def test_the_kernel_reads_its_copy_and_only_the_judge_reads_the_held_out_digits(
             extra = [isolation.judge_data]
         argv = [sys.executable, "-c", READER, isolation.judge_data]
         box.start(argv, env, name, extra_readonly=extra)
-        end = time.monotonic() + 60
-        while box.alive() and time.monotonic() < end:
-            time.sleep(0.1)
-        box.close()
-        # its connection folder is read-only: what it saw is in its log
-        log = (work / f"{name}.log").read_text(encoding="utf-8")
-        seen[name] = json.loads(log.split("SEEN ")[-1].splitlines()[0])
+        seen[name] = what_it_saw(box, work / f"{name}.log", 60)
     assert seen["kernel"]["count"] == seen["judge"]["count"] == original - 1_000
     assert seen["kernel"]["judge"] == "FileNotFoundError"  # the folder is not there at all
     assert evaldata.JUDGE_FILE in seen["judge"]["judge"]
@@ -337,13 +342,6 @@ def test_a_kernel_that_reads_every_file_of_the_caches_finds_none_of_the_judges_p
         (work / name).mkdir()
         (work / name / "needles.json").write_text(json.dumps(needles))
         box.start([sys.executable, "-c", WALKER, str(work / name)], env, name, extra_readonly=extra)
-        end = time.monotonic() + 120
-        while box.alive() and time.monotonic() < end:
-            time.sleep(0.1)
-        box.close()
-        log = (work / f"{name}.log").read_text(
-            encoding="utf-8"
-        )  # its connection folder is read-only
-        seen[name] = json.loads(log.split("SEEN ")[-1].splitlines()[0])
+        seen[name] = what_it_saw(box, work / f"{name}.log", 120)
     assert seen["kernel"]["files"] > 100 and seen["kernel"]["found"] == []
     assert seen["judge"]["found"] == list(range(len(needles)))
