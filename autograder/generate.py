@@ -28,28 +28,49 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def generate(name: str, release_dir: Path | None = None, db_url: str | None = None) -> None:
-    """Run ``nbgrader generate_assignment NAME --force`` with the course's config."""
+def generate(
+    names: str | list[str], release_dir: Path | None = None, db_url: str | None = None
+) -> None:
+    """``nbgrader generate_assignment NAME --force`` for each of ``names``, with the course's config,
+    all in one nbgrader process (its start-up and the gradebook's creation cost more than a notebook's
+    conversion)."""
+    names = [names] if isinstance(names, str) else list(names)
     command = [
         sys.executable,
-        "-m",
-        "nbgrader",
-        "generate_assignment",
-        name,
-        "--force",
-        "--log-level=WARN",
+        "-c",
+        "import sys; from autograder.generate import in_this_process as run; sys.exit(run())",
     ]
-    if release_dir is not None:
-        command.append(f"--CourseDirectory.release_directory={Path(release_dir).resolve()}")
-    if db_url is not None:
-        command.append(f"--CourseDirectory.db_url={db_url}")
+    command += [f"--release-dir={Path(release_dir).resolve()}"] if release_dir is not None else []
+    command += [f"--db-url={db_url}"] if db_url is not None else []
     result = subprocess.run(
-        command, cwd=AUTOGRADER, env=nbgrader_env(), capture_output=True, text=True
+        [*command, "--", *names], cwd=AUTOGRADER, env=nbgrader_env(), capture_output=True, text=True
     )
     if result.returncode != 0:
         raise RuntimeError(
-            f"nbgrader generate_assignment {name} failed:\n{result.stdout}{result.stderr}"
+            f"nbgrader generate_assignment {' '.join(names)} failed:\n{result.stdout}{result.stderr}"
         )
+
+
+def in_this_process(argv: list[str] | None = None) -> int:
+    """``generate``'s nbgrader process (run from autograder/, where nbgrader_config.py is)."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--")
+    options = dict(arg[2:].split("=", 1) for arg in argv[:split])
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(AUTOGRADER)).load_config()
+    if "release-dir" in options:
+        config.CourseDirectory.release_directory = options["release-dir"]
+    if "db-url" in options:
+        config.CourseDirectory.db_url = options["db-url"]
+    api = NbGraderAPI(config=config)
+    for name in argv[split + 1 :]:
+        result = api.generate_assignment(name, force=True)
+        if not result["success"]:
+            print(f"{name}:\n{result.get('log', '')}\n{result.get('error', '')}", file=sys.stderr)
+            return 1
+    return 0
 
 
 def chosen(parser: argparse.ArgumentParser, names: list[str]) -> list[str]:
@@ -71,8 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         "--db-url", help="gradebook to record the assignments in (default: the course's)"
     )
     args = parser.parse_args(argv)
-    for name in chosen(parser, args.names):
-        generate(name, args.release_dir, args.db_url)
+    names = chosen(parser, args.names)
+    generate(names, args.release_dir, args.db_url)
+    for name in names:
         print(f"generated {(args.release_dir or ROOT / 'exercises') / name}")
     return 0
 
