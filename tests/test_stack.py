@@ -49,3 +49,13 @@ def test_tensorflow_then_torchvision_in_one_process_agree_on_conv2d():
     installed = [version.split("+")[0] for version in versions]  # 2.14.1+cu128 is 2.14.1
     assert set(PINNED) == {"tensorflow", "torch", "torchvision"}
     assert installed == [PINNED["tensorflow"], PINNED["torch"], PINNED["torchvision"]]
+
+
+def test_reading_a_notebook_compiles_no_grammar():
+    # requirements.txt pins jsonschema below 4.24: its rfc3987-syntax extra costs 1.3 CPU s at each
+    # import of nbformat, in each of the grader's and nbgrader's processes.
+    code = "import sys, nbformat, autograder.grade; print(sorted({'rfc3987_syntax', 'lark'} & set(sys.modules)))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.strip() == "[]", run.stdout
