@@ -8,6 +8,7 @@ earlier result can be kept.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -145,6 +146,10 @@ def execute(
     finally:
         execution.truncated = kernel.truncated
         execution.isolation = kernel.box.report("kernel")
+        with contextlib.suppress(Exception):  # where a submission's grading time went, for the log
+            mark(
+                f"CPU seconds: kernel {kernel.box.cpu_seconds():.1f}, judge {judge.box.cpu_seconds():.1f}"
+            )
         kernel.close()
         judge.close()
         result.notes += [note for note in judge.notes if note not in result.notes]  # reach analysis
