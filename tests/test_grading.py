@@ -194,7 +194,6 @@ def test_feedback_for_graded_students_only(batch, rows):
     assert {path.stem for path in feedback.glob("*.html")} == graded
 
 
-
 @pytest.mark.slow
 def test_each_graded_log_says_where_the_cpu_time_went(batch, rows):
     """The instructor's log of a graded submission ends its timeline with the CPU seconds of the
@@ -206,6 +205,7 @@ def test_each_graded_log_says_where_the_cpu_time_went(batch, rows):
         found = re.search(r"CPU seconds: kernel ([\d.]+), judge ([\d.]+)", log)
         assert found, f"{student}: no CPU line in\n{log[-2000:]}"
         assert float(found[1]) > 0 and float(found[2]) > 0, found[0]
+
 
 def visible_text(path: Path) -> str:
     """The text a reader sees in an HTML page (tags and styles removed), whitespace collapsed."""
