@@ -493,3 +493,29 @@ def test_the_counts_in_chapter_1s_hidden_tests_are_pytorchs():
             assert sum(p.numel() for p in layer.parameters()) == expected, (grade_id, shape)
             checked += 1
     assert checked == 8
+
+
+def test_the_total_variations_in_the_appendixs_hidden_test_are_tensorflows():
+    """The hidden test of total_variation_loss holds tf.image.total_variation's values as numbers,
+    so that the judge of every appendix submission need not start TensorFlow: run the test cell
+    with an answer that records what it is given, and compare each expected value with TensorFlow's."""
+    import numpy as np
+    import tensorflow as tf
+
+    source = nbformat.read(REPO / "solutions" / "A_style_transfer" / "A_style_transfer.ipynb", 4)
+    cell = next(
+        c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "tv_hidden"
+    )
+    seen = []
+
+    def recorded(images, layout="nhwc"):
+        return np.asarray(images)
+
+    def compare(images, expected, what):
+        total = tf.reduce_sum(tf.image.total_variation(tf.constant(images, tf.float64)))
+        seen.append(what)
+        # 1e-8: float32 images scaled by 3 round; the test itself allows 1e-5
+        assert expected == pytest.approx(float(total) / images.size, rel=1e-8), what
+
+    exec(cell.source, {"np": np, "total_variation_loss": recorded, "assert_close": compare})
+    assert len(seen) == 11, seen  # ten batches, and the last one scaled by 3

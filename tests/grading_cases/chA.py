@@ -17,7 +17,8 @@ since it is graded with the test's Gram matrices), and a test helper replaced by
 it loses its points).
 
 The student version's setup cell loads NumPy only (the exercises forbid the frameworks), so that a
-kernel starts fast on a loaded machine; the judge cell imports TensorFlow and PyTorch for the tests.
+kernel starts fast on a loaded machine; the judge imports PyTorch when a test first uses it (the
+hidden test's TensorFlow values are numbers there, checked in tests/test_grading.py).
 """
 
 from grading_proofs import REPO, Assignment
