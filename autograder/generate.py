@@ -10,6 +10,7 @@ regenerates into a temporary folder and compares.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -28,44 +29,36 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def generate(
-    names: str | list[str], release_dir: Path | None = None, db_url: str | None = None
-) -> None:
+def generate(names: list[str], release_dir: Path | None = None, db_url: str | None = None) -> None:
     """``nbgrader generate_assignment NAME --force`` for each of ``names``, with the course's config,
     all in one nbgrader process (its start-up and the gradebook's creation cost more than a notebook's
     conversion)."""
-    names = [names] if isinstance(names, str) else list(names)
-    command = [
-        sys.executable,
-        "-c",
-        "import sys; from autograder.generate import in_this_process as run; sys.exit(run())",
-    ]
-    command += [f"--release-dir={Path(release_dir).resolve()}"] if release_dir is not None else []
-    command += [f"--db-url={db_url}"] if db_url is not None else []
+    request = {"names": list(names), "db_url": db_url}
+    request["release_dir"] = None if release_dir is None else str(Path(release_dir).resolve())
+    program = "import sys; from autograder.generate import in_this_process as run; sys.exit(run())"
     result = subprocess.run(
-        [*command, "--", *names], cwd=AUTOGRADER, env=nbgrader_env(), capture_output=True, text=True
-    )
+        [sys.executable, "-c", program, json.dumps(request)],
+        cwd=AUTOGRADER, env=nbgrader_env(), capture_output=True, text=True,
+    )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(
             f"nbgrader generate_assignment {' '.join(names)} failed:\n{result.stdout}{result.stderr}"
         )
 
 
-def in_this_process(argv: list[str] | None = None) -> int:
+def in_this_process() -> int:
     """``generate``'s nbgrader process (run from autograder/, where nbgrader_config.py is)."""
     from nbgrader.apps import NbGraderAPI
     from traitlets.config.loader import PyFileConfigLoader
 
-    argv = sys.argv[1:] if argv is None else argv
-    split = argv.index("--")
-    options = dict(arg[2:].split("=", 1) for arg in argv[:split])
+    request = json.loads(sys.argv[1])
     config = PyFileConfigLoader("nbgrader_config.py", path=str(AUTOGRADER)).load_config()
-    if "release-dir" in options:
-        config.CourseDirectory.release_directory = options["release-dir"]
-    if "db-url" in options:
-        config.CourseDirectory.db_url = options["db-url"]
+    if request["release_dir"] is not None:
+        config.CourseDirectory.release_directory = request["release_dir"]
+    if request["db_url"] is not None:
+        config.CourseDirectory.db_url = request["db_url"]
     api = NbGraderAPI(config=config)
-    for name in argv[split + 1 :]:
+    for name in request["names"]:
         result = api.generate_assignment(name, force=True)
         if not result["success"]:
             print(f"{name}:\n{result.get('log', '')}\n{result.get('error', '')}", file=sys.stderr)
